@@ -1,0 +1,1 @@
+"""Command-line interface: ``deepfill-tf <subcommand>``. Each subcommand is a thin module."""

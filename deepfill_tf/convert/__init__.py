@@ -1,0 +1,17 @@
+"""Reading and writing checkpoints in the original TF1 layout."""
+
+from deepfill_tf.convert.tf1_checkpoint import (
+    assign_strict,
+    load_tf1_checkpoint,
+    read_tf1_checkpoint,
+    resolve_checkpoint_prefix,
+    tf1_variable_table,
+)
+
+__all__ = [
+    "assign_strict",
+    "load_tf1_checkpoint",
+    "read_tf1_checkpoint",
+    "resolve_checkpoint_prefix",
+    "tf1_variable_table",
+]
