@@ -6,6 +6,7 @@ from deepfill_tf.convert.tf1_checkpoint import (
     read_tf1_checkpoint,
     resolve_checkpoint_prefix,
     tf1_variable_table,
+    write_tf1_checkpoint,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "read_tf1_checkpoint",
     "resolve_checkpoint_prefix",
     "tf1_variable_table",
+    "write_tf1_checkpoint",
 ]

@@ -126,7 +126,7 @@ def _read_prefix(prefix: str) -> dict[str, np.ndarray]:
             for name in shapes
             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
         }
-    except (tf.errors.OpError, ValueError) as e:
+    except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"cannot read checkpoint {prefix}: {first_line}") from None
 
@@ -192,7 +192,7 @@ def assign_strict(
     if problems:
         raise CheckpointError(f"checkpoint does not match the {what}: " + "; ".join(problems))
     for key, variable in targets.items():
-        variable.assign(source[key].astype(variable.dtype))
+        variable.assign(np.asarray(source[key], dtype=np.dtype(_numpy_dtype(variable))))
 
 
 def _shortlist(items: list[str], limit: int = 6) -> str:
@@ -218,3 +218,40 @@ def load_tf1_checkpoint(model, path: str, *, source: Mapping[str, np.ndarray] | 
     targets = tf1_variable_table(model)
     scopes = getattr(model, "tf1_scopes", None) or sorted({k.split("/")[0] for k in targets})
     assign_strict(targets, source, scopes=scopes, what=type(model).__name__)
+
+
+def write_tf1_checkpoint(variables: Mapping[str, np.ndarray], directory: str, name: str = "model.ckpt") -> str:
+    """Write ``variables`` as a name-based (TF1 layout) checkpoint ``directory/name``.
+
+    The result loads with the original code's ``tf.train.Saver`` as well as with
+    ``read_tf1_checkpoint``. A ``checkpoint`` state file with a relative path is written beside
+    it. Files are written in a temporary folder first and moved into place, so an interrupted
+    write never leaves a half checkpoint under the final name.
+
+    Returns:
+      the checkpoint prefix.
+    """
+    os.makedirs(directory, exist_ok=True)
+    names = sorted(variables)
+    with tempfile.TemporaryDirectory(prefix=".tmp-ckpt-", dir=directory) as tmp:
+        tmp_prefix = os.path.join(tmp, name)
+        tf.raw_ops.SaveV2(
+            prefix=tmp_prefix,
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tf.convert_to_tensor(variables[k]) for k in names],
+        )
+        for filename in sorted(os.listdir(tmp)):
+            os.replace(os.path.join(tmp, filename), os.path.join(directory, filename))
+    state = f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'
+    state_tmp = os.path.join(directory, ".checkpoint.tmp")
+    with open(state_tmp, "w", encoding="utf-8") as f:
+        f.write(state)
+    os.replace(state_tmp, os.path.join(directory, "checkpoint"))
+    return os.path.join(directory, name)
+
+
+def _numpy_dtype(variable) -> str:
+    """NumPy dtype name of a tf.Variable or keras.Variable."""
+    dtype = variable.dtype
+    return getattr(dtype, "name", None) or str(dtype)
