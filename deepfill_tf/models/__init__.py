@@ -1,0 +1,8 @@
+"""Networks of the DeepFill family, named after the original variable scopes."""
+
+from deepfill_tf.models.discriminators import (  # noqa: F401
+    DiscriminatorConvStack,
+    SNPatchGANDiscriminator,
+    WGANLocalGlobalCritics,
+)
+from deepfill_tf.models.sc_fegan import SCFEGANGenerator  # noqa: F401
