@@ -1,0 +1,122 @@
+"""``deepfill-tf masks``: write a reproducible set of training masks as PNG files.
+
+  deepfill-tf masks --kind both --size 256 256 --count 1000 --seed 0 --output-dir masks/
+
+Writes ``mask_00000.png``, ``mask_00001.png``, ... : single-channel 8-bit PNGs, 255 = hole,
+0 = valid (what ``deepfill-tf inpaint --mask`` reads). Masks come from the NumPy/PIL
+generators of ``deepfill_tf.masks`` driven by one ``np.random.RandomState(seed)``, so the same
+arguments give byte-identical files, and the first N masks of a longer run equal those of a
+shorter one. Each file is written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+
+from deepfill_tf.errors import InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kind",
+        choices=["box", "free_form", "both"],
+        default="both",
+        help="box (v1), free_form brush strokes, or both OR-ed together (v2 training; default)",
+    )
+    parser.add_argument(
+        "--size", type=int, nargs=2, metavar=("H", "W"), default=[256, 256], help="mask size"
+    )
+    parser.add_argument("--count", type=int, default=1, help="number of masks (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--output-dir", required=True, help="folder for the PNGs (created)")
+    parser.add_argument(
+        "--box-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="box height and width (default H/2 W/2: inpaint.yml's 128 128 at 256x256)",
+    )
+    parser.add_argument(
+        "--max-delta",
+        type=int,
+        nargs=2,
+        metavar=("DH", "DW"),
+        help="max_delta_height/width: the box shrinks by up to DH/2, DW/2 per side "
+        "(default H/8 W/8: inpaint.yml's 32 32 at 256x256)",
+    )
+    parser.add_argument(
+        "--margins",
+        type=int,
+        nargs=2,
+        metavar=("V", "H"),
+        default=[0, 0],
+        help="vertical_margin and horizontal_margin of the box (default 0 0)",
+    )
+
+
+def _box_params(args, height: int, width: int):
+    from deepfill_tf.masks import BoxParams
+
+    default = BoxParams.for_image(height, width)
+    box_h, box_w = args.box_size or (default.height, default.width)
+    delta_h, delta_w = args.max_delta or (default.max_delta_height, default.max_delta_width)
+    if min(args.margins) < 0 or min(delta_h, delta_w) < 0:
+        raise InputError("--margins and --max-delta must not be negative")
+    return BoxParams(box_h, box_w, delta_h, delta_w, args.margins[0], args.margins[1])
+
+
+def _write_atomic(path: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)  # mkstemp creates 0600; give the usual umask-based mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run(args) -> int:
+    height, width = args.size
+    if height < 1 or width < 1:
+        raise InputError(f"--size must be positive, got {height} {width}")
+    if args.count < 1:
+        raise InputError(f"--count must be at least 1, got {args.count}")
+    out_dir = args.output_dir
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(f"--output-dir {out_dir} exists and is not a folder")
+    box = _box_params(args, height, width)
+
+    import numpy as np
+    from PIL import Image
+
+    from deepfill_tf.masks import random_mask
+
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--output-dir {out_dir}: cannot create ({e.strerror})") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    rng = np.random.RandomState(args.seed % 2**32)
+    digits = max(5, len(str(args.count - 1)))
+    for i in range(args.count):
+        mask = random_mask(args.kind, (height, width), rng=rng, box=box)  # ConfigError if no fit
+        pixels = (mask[0, :, :, 0] > 0.5).astype(np.uint8) * 255
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        try:
+            _write_atomic(
+                os.path.join(out_dir, f"mask_{i:0{digits}d}.png"), buffer.getvalue(), 0o666 & ~umask
+            )
+        except OSError as e:
+            raise InputError(f"--output-dir {out_dir}: cannot write ({e.strerror})") from None
+    print(f"wrote {args.count} {args.kind} masks of {height}x{width} to {out_dir}")
+    return 0
