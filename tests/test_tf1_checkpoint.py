@@ -37,7 +37,9 @@ def ckpt_dir(tmp_path):
 def test_round_trip_and_layouts(ckpt_dir, tmp_path):
     read = read_tf1_checkpoint(str(ckpt_dir))
     assert set(read) == set(VARIABLES)
-    np.testing.assert_array_equal(read["inpaint_net/conv1/kernel"], VARIABLES["inpaint_net/conv1/kernel"])
+    np.testing.assert_array_equal(
+        read["inpaint_net/conv1/kernel"], VARIABLES["inpaint_net/conv1/kernel"]
+    )
     prefix = str(ckpt_dir / "snap-100")
     assert resolve_checkpoint_prefix(str(ckpt_dir)) == prefix
     assert resolve_checkpoint_prefix(prefix) == prefix
@@ -61,7 +63,9 @@ def test_xz_compressed_shard(ckpt_dir):
         shutil.copyfileobj(src, dst)
     os.remove(ckpt_dir / data)
     read = read_tf1_checkpoint(str(ckpt_dir))
-    np.testing.assert_array_equal(read["inpaint_net/conv1/bias"], VARIABLES["inpaint_net/conv1/bias"])
+    np.testing.assert_array_equal(
+        read["inpaint_net/conv1/bias"], VARIABLES["inpaint_net/conv1/bias"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +117,9 @@ def _targets():
 def test_assign_strict_assigns_and_ignores_other_scopes_and_slots():
     targets = _targets()
     assign_strict(targets, VARIABLES, scopes=["inpaint_net"])
-    np.testing.assert_array_equal(targets["inpaint_net/conv1/kernel"].numpy(), VARIABLES["inpaint_net/conv1/kernel"])
+    np.testing.assert_array_equal(
+        targets["inpaint_net/conv1/kernel"].numpy(), VARIABLES["inpaint_net/conv1/kernel"]
+    )
 
 
 def test_assign_strict_names_missing_unexpected_and_misshaped():

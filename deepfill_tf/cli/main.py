@@ -35,7 +35,7 @@ def quiet_tensorflow() -> None:
         import tensorflow  # noqa: F401
 
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 2 still lets oneDNN notices through
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
@@ -58,7 +58,8 @@ def quiet_tensorflow() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="deepfill-tf", description="DeepFill family image inpainting in TensorFlow 2 / Keras 3."
+        prog="deepfill-tf",
+        description="DeepFill family image inpainting in TensorFlow 2 / Keras 3.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():

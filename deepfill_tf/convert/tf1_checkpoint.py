@@ -54,7 +54,9 @@ def resolve_checkpoint_prefix(path: str) -> str:
         if len(indexes) == 1:
             return os.path.join(path, indexes[0][: -len(".index")])
         if not indexes:
-            raise CheckpointError(f"no checkpoint in {path}: no 'checkpoint' file and no *.index file")
+            raise CheckpointError(
+                f"no checkpoint in {path}: no 'checkpoint' file and no *.index file"
+            )
         raise CheckpointError(
             f"several checkpoints in {path} and no 'checkpoint' file to choose: {', '.join(indexes)}"
         )
@@ -100,7 +102,9 @@ def read_tf1_checkpoint(path: str) -> dict[str, np.ndarray]:
     prefix = resolve_checkpoint_prefix(path)
     directory, base = os.path.split(prefix)
     compressed = [
-        f for f in os.listdir(directory or ".") if f.startswith(base + ".data-") and f.endswith(".xz")
+        f
+        for f in os.listdir(directory or ".")
+        if f.startswith(base + ".data-") and f.endswith(".xz")
     ]
     if not compressed:
         return _read_prefix(prefix)
@@ -108,9 +112,10 @@ def read_tf1_checkpoint(path: str) -> dict[str, np.ndarray]:
         shutil.copy(prefix + ".index", os.path.join(tmp, base + ".index"))
         for name in compressed:
             try:
-                with lzma.open(os.path.join(directory, name)) as src, open(
-                    os.path.join(tmp, name[: -len(".xz")]), "wb"
-                ) as dst:
+                with (
+                    lzma.open(os.path.join(directory, name)) as src,
+                    open(os.path.join(tmp, name[: -len(".xz")]), "wb") as dst,
+                ):
                     shutil.copyfileobj(src, dst, 1 << 20)
             except (lzma.LZMAError, EOFError) as e:
                 raise CheckpointError(f"corrupt compressed checkpoint shard {name}: {e}") from None
@@ -201,7 +206,9 @@ def _shortlist(items: list[str], limit: int = 6) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
-def load_tf1_checkpoint(model, path: str, *, source: Mapping[str, np.ndarray] | None = None) -> None:
+def load_tf1_checkpoint(
+    model, path: str, *, source: Mapping[str, np.ndarray] | None = None
+) -> None:
     """Load an original-layout (TF1) checkpoint into a built Keras ``model``, strictly.
 
     Args:
@@ -220,7 +227,9 @@ def load_tf1_checkpoint(model, path: str, *, source: Mapping[str, np.ndarray] | 
     assign_strict(targets, source, scopes=scopes, what=type(model).__name__)
 
 
-def write_tf1_checkpoint(variables: Mapping[str, np.ndarray], directory: str, name: str = "model.ckpt") -> str:
+def write_tf1_checkpoint(
+    variables: Mapping[str, np.ndarray], directory: str, name: str = "model.ckpt"
+) -> str:
     """Write ``variables`` as a name-based (TF1 layout) checkpoint ``directory/name``.
 
     The result loads with the original code's ``tf.train.Saver`` as well as with

@@ -49,7 +49,9 @@ def run_layer_test(
     eager = [np.asarray(o) for o in _as_list(_call(layer, inputs, call_kwargs))]
 
     if expected_shape is not None:
-        shapes = expected_shape if isinstance(expected_shape[0], (list, tuple)) else [expected_shape]
+        shapes = (
+            expected_shape if isinstance(expected_shape[0], (list, tuple)) else [expected_shape]
+        )
         for out, shape in zip(eager, shapes, strict=False):
             assert tuple(out.shape) == tuple(shape), f"output shape {out.shape} != {tuple(shape)}"
     if check_output_shape_fn:
@@ -93,7 +95,9 @@ def _compare_outputs(a, b, inputs, call_kwargs, atol, what):
     out_a = _as_list(_call(a, inputs, call_kwargs))
     out_b = _as_list(_call(b, inputs, call_kwargs))
     for i, (x, y) in enumerate(zip(out_a, out_b, strict=True)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, err_msg=f"{what} output {i}")
+        np.testing.assert_allclose(
+            np.asarray(x), np.asarray(y), atol=atol, err_msg=f"{what} output {i}"
+        )
 
 
 def run_model_test(
