@@ -136,3 +136,24 @@ def test_tf_function_with_unknown_shapes_matches_eager(oracles):
         ],
     )
     np.testing.assert_allclose(fn(x, mask), generator(x, mask)[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("version", ["deepfill_v1", "deepfill_v2"])
+def test_cli_original_postprocess_reproduces_test_py_png(oracles, version, tmp_path):
+    # Through the console command (traced graph, where grappler may rewrite divisions).
+    from deepfill_tf.cli.main import main
+
+    root, _, _ = _load(oracles, version)
+    out = tmp_path / "out.png"
+    code = main(
+        [
+            "inpaint", "--checkpoint", str(root / "model"), "--image", str(root / "input.png"),
+            "--mask", str(root / "mask.png"), "--output", str(out), "--original-postprocess",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    got = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    want = np.asarray(Image.open(root / "gen" / "output.png").convert("RGB")).astype(int)
+    diff = np.abs(got - want)
+    assert diff.max() <= 1, describe_mismatch("output.png", got, want)
+    assert (diff > 0).sum() <= 10, f"{(diff > 0).sum()} pixel values differ by 1"

@@ -45,7 +45,10 @@ def _check_inputs(image, hole_mask, guide):
 
 
 def _pad_to_grid(x, pad_h, pad_w):
-    return tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+    y = tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+    # Restate the static channel count, which tf.pad loses with dynamic pads (TFLite needs it).
+    shape = tf.shape(y)
+    return tf.reshape(y, [shape[0], shape[1], shape[2], x.shape[-1]])
 
 
 def inpaint_uint8(
@@ -74,7 +77,10 @@ def inpaint_uint8(
     pad_h, pad_w = (-h) % GRID, (-w) % GRID
     mask = tf.cast(hole_mask, tf.float32)
     bgr = tf.reverse(image, axis=[-1])
-    x = tf.cast(bgr, tf.float32) / 127.5 - 1.0
+    # True division as test.py computes it. Inside tf.function grappler rewrites `x / 127.5` into
+    # `x * (1 / 127.5)`, 1 ulp off, which moves truncated outputs by a level; DivNoNan is left
+    # alone and equals true division for a non-zero divisor.
+    x = tf.math.divide_no_nan(tf.cast(bgr, tf.float32), tf.constant(127.5)) - 1.0
     net_in = x
     if guide is not None:
         # First channel as OpenCV reads it (BGR: blue), thresholded, and only inside the hole.
@@ -88,5 +94,8 @@ def inpaint_uint8(
     else:
         predicted = tf.cast(tf.round(tf.clip_by_value((x2 + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
         hole = tf.broadcast_to(mask > 0.5, tf.shape(x2))
-        out_bgr = tf.where(hole, predicted, bgr)
+        # Select on int32: TFLite's SELECT has no uint8 kernel.
+        out_bgr = tf.cast(
+            tf.where(hole, tf.cast(predicted, tf.int32), tf.cast(bgr, tf.int32)), tf.uint8
+        )
     return tf.reverse(out_bgr, axis=[-1])
