@@ -121,8 +121,8 @@ def test_batch_of_two_equals_two_single_runs(oracles):
     _, x2_batch, _ = generator(np.concatenate([x, other]), np.concatenate([mask, other_mask]))
     _, x2_a, _ = generator(x, mask)
     _, x2_b, _ = generator(other, other_mask)
-    np.testing.assert_allclose(x2_batch[0], x2_a[0], atol=2e-5)
-    np.testing.assert_allclose(x2_batch[1], x2_b[0], atol=2e-5)
+    np.testing.assert_allclose(x2_batch[0], x2_a[0], atol=1e-4)
+    np.testing.assert_allclose(x2_batch[1], x2_b[0], atol=1e-4)
 
 
 def test_tf_function_with_unknown_shapes_matches_eager(oracles):
@@ -135,7 +135,7 @@ def test_tf_function_with_unknown_shapes_matches_eager(oracles):
             tf.TensorSpec([None, None, None, 1], tf.float32),
         ],
     )
-    np.testing.assert_allclose(fn(x, mask), generator(x, mask)[1], atol=1e-5)
+    np.testing.assert_allclose(fn(x, mask), generator(x, mask)[1], atol=1e-4)
 
 
 @pytest.mark.parametrize("version", ["deepfill_v1", "deepfill_v2"])
