@@ -271,3 +271,66 @@ def test_console_script_prints_no_traceback_and_no_tf_noise(tmp_path, v2_ckpt):
     assert result.stderr.strip().splitlines() == [
         "deepfill-tf inpaint: error: mask is 50x60 but the image is 50x70"
     ]
+
+
+def test_guided_v2_needs_and_uses_the_guide(tmp_path, capsys):
+    ckpt = _write_checkpoint(DeepFillV2Generator.tiny(guided=True), tmp_path / "guided")
+    image = _image(tmp_path / "in.png", 48, 40)
+    hole = _mask(tmp_path / "m.png", 48, 40, box=(10, 10, 30, 30))
+    edges = np.zeros((48, 40, 3), np.uint8)
+    edges[::4] = 255
+    Image.fromarray(edges).save(tmp_path / "edges.png")
+    base = ["--checkpoint", ckpt, "--image", tmp_path / "in.png", "--mask", tmp_path / "m.png"]
+    code, _, err = run_cli(capsys, *base, "--output", tmp_path / "o.png")
+    assert code == 1 and "DeepFill v2 (guided)" in err and "--guide" in err
+    code, _, err = run_cli(
+        capsys, *base, "--guide", tmp_path / "edges.png", "--output", tmp_path / "o.png"
+    )
+    assert code == 0, err
+    Image.fromarray(np.zeros_like(edges)).save(tmp_path / "no_edges.png")
+    run_cli(capsys, *base, "--guide", tmp_path / "no_edges.png", "--output", tmp_path / "p.png")
+    with_edges, without = (np.asarray(Image.open(tmp_path / n)) for n in ("o.png", "p.png"))
+    np.testing.assert_array_equal(with_edges[~hole], image[~hole])
+    assert np.any(with_edges[hole] != without[hole]), "the guide changes the result"
+
+
+def test_scfegan_command(tmp_path, capsys):
+    from deepfill_tf.models.sc_fegan import SCFEGANGenerator
+
+    model = SCFEGANGenerator.tiny()
+    model.build((1, 128, 128, 9))
+    for v in model.weights:
+        v.assign(RNG.normal(0, 0.2, v.shape).astype("float32"))
+    write_tf1_checkpoint(
+        {k: v.numpy() for k, v in model.tf1_variable_table().items()}, str(tmp_path / "sc")
+    )
+    image = _image(tmp_path / "in.png", 100, 90)
+    hole = _mask(tmp_path / "m.png", 100, 90, box=(20, 20, 60, 60))
+    sketch = np.zeros((100, 90), np.uint8)
+    sketch[40, 20:60] = 255
+    Image.fromarray(sketch).save(tmp_path / "sketch.png")
+    color = np.zeros((100, 90, 3), np.uint8)
+    color[30:35, 25:50] = (200, 30, 30)
+    Image.fromarray(color).save(tmp_path / "color.png")
+    args = [
+        "--model", "scfegan", "--checkpoint", tmp_path / "sc", "--image", tmp_path / "in.png",
+        "--mask", tmp_path / "m.png", "--sketch", tmp_path / "sketch.png", "--color", tmp_path / "color.png",
+    ]  # fmt: skip
+    for name, seed in (("a.png", 1), ("b.png", 1), ("c.png", 2)):
+        code, _, err = run_cli(capsys, *args, "--seed", seed, "--output", tmp_path / name)
+        assert code == 0, err
+    a, b, c = (np.asarray(Image.open(tmp_path / n)) for n in ("a.png", "b.png", "c.png"))
+    assert a.shape == image.shape
+    np.testing.assert_array_equal(a[~hole], image[~hole])
+    np.testing.assert_array_equal(a, b)  # same seed, same noise
+    assert np.any(a != c)
+    _mask(tmp_path / "small_sketch.png", 50, 50)
+    args[args.index(tmp_path / "sketch.png")] = tmp_path / "small_sketch.png"
+    code, _, err = run_cli(capsys, *args, "--output", tmp_path / "d.png")
+    assert code == 1 and "sketch is 50x50 but the image is 90x100" in err
+    # a DeepFill checkpoint is not an SC-FEGAN one
+    code, _, err = run_cli(
+        capsys, "--model", "scfegan", "--checkpoint", _write_checkpoint(DeepFillV1Generator.tiny(), tmp_path / "v1"),
+        "--image", tmp_path / "in.png", "--mask", tmp_path / "m.png", "--output", tmp_path / "e.png",
+    )  # fmt: skip
+    assert code == 1 and "holds a DeepFill v1 generator, not scfegan" in err

@@ -130,7 +130,7 @@ def run(args) -> int:
 
         infer = make_scfegan_runner(args)
     else:
-        infer = _make_deepfill_runner(args)
+        infer = _make_deepfill_runner(args, batch=len(jobs) > 1)
 
     failures = 0
     for image_path, mask_path, output_path in jobs:
@@ -152,7 +152,7 @@ def run(args) -> int:
     return 1 if failures else 0
 
 
-def _make_deepfill_runner(args):
+def _make_deepfill_runner(args, batch: bool):
     from deepfill_tf.inference.inpainter import Inpainter
     from deepfill_tf.inference.io import read_image
     from deepfill_tf.inference.loading import load_generator
