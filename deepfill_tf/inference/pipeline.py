@@ -16,11 +16,23 @@ Steps (original test.py semantics unless stated):
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 GRID = 8  # contextual attention works at 1/8 resolution
 MIN_SIDE = 16  # smallest image side accepted (1/8 grid of at least 2x2)
 EDGE_THRESHOLD = 0.6  # v2 guided: edge = first channel / 255 > 0.6 (inpaint.yml edge_threshold)
+
+
+def _original_known_pixel_table() -> np.ndarray:
+    """uint8 value test.py writes for a known pixel of value u: trunc(((u/127.5 - 1) + 1) * 127.5)
+    in float32 (about a quarter of the values come out one level lower)."""
+    u = np.arange(256, dtype=np.float32)
+    x = u / np.float32(127.5) - np.float32(1.0)
+    return np.clip((x + np.float32(1.0)) * np.float32(127.5), 0, 255).astype(np.int32)
+
+
+_ORIGINAL_KNOWN_PIXEL_TABLE = _original_known_pixel_table()
 
 
 def _check_inputs(image, hole_mask, guide):
@@ -88,14 +100,17 @@ def inpaint_uint8(
         net_in = tf.concat([x, edge], axis=-1)  # the generator keeps it inside the hole only
     _, x2, _ = model(_pad_to_grid(net_in, pad_h, pad_w), _pad_to_grid(mask, pad_h, pad_w))
     x2 = x2[:, :h, :w, :]
+    hole = tf.broadcast_to(mask > 0.5, tf.shape(x2))
     if original_postprocess:
-        complete = x2 * mask + x * (1.0 - mask) * (1.0 - mask)
-        out_bgr = tf.cast(tf.clip_by_value((complete + 1.0) * 127.5, 0.0, 255.0), tf.uint8)
+        # test.py truncates (complete + 1) * 127.5 with complete = x2 in the hole and
+        # x = u / 127.5 - 1 outside. Outside, the result depends only on the input byte, so a
+        # 256-entry table computed once in float32 gives it exactly, whatever a converter
+        # (grappler, TFLite) does to the division.
+        predicted = tf.cast(tf.clip_by_value((x2 + 1.0) * 127.5, 0.0, 255.0), tf.int32)
+        known = tf.gather(_ORIGINAL_KNOWN_PIXEL_TABLE, tf.cast(bgr, tf.int32))
     else:
-        predicted = tf.cast(tf.round(tf.clip_by_value((x2 + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
-        hole = tf.broadcast_to(mask > 0.5, tf.shape(x2))
-        # Select on int32: TFLite's SELECT has no uint8 kernel.
-        out_bgr = tf.cast(
-            tf.where(hole, tf.cast(predicted, tf.int32), tf.cast(bgr, tf.int32)), tf.uint8
-        )
+        predicted = tf.cast(tf.round(tf.clip_by_value((x2 + 1.0) * 127.5, 0.0, 255.0)), tf.int32)
+        known = tf.cast(bgr, tf.int32)
+    # Select on int32: TFLite's SELECT has no uint8 kernel.
+    out_bgr = tf.cast(tf.where(hole, predicted, known), tf.uint8)
     return tf.reverse(out_bgr, axis=[-1])

@@ -23,6 +23,11 @@ How the arithmetic is organised (same values as the original, other op order):
   exactly from the raw scores and patched in.
 * Softmax, argmax and the paste only use the rows of patches whose ``mm`` is 1 (the others
   have logit 0 and weight 0, so they enter the softmax denominator as ``n_masked * exp(-max)``).
+
+The output ``y`` uses only ops with TFLite builtin kernels (at most 5-D, no int64 division, no
+new-axis slices of tensors with two unknown dimensions), fixed or dynamic shapes: keep it so
+(``tests/test_export.py`` converts the layer). The flow picture is float64 and has no TFLite
+kernels; the TFLite export does not use it.
 """
 
 from __future__ import annotations
@@ -273,8 +278,10 @@ def _fused_scores(fg, bg, hs, ws, opaque_one):
     # groups of `width` are computed, so that the view is a plain reshape.
     width64 = tf.cast(width, tf.int64)
     room = tf.shape(flat, out_type=tf.int64)[0] - offsets[-1]
-    view_rows = room * 16 // width64 // 16 * 16
-    fused = _shift_sum(flat, offsets, view_rows * width64 // 16, opaque_one)
+    # 16 * groups rows of `width` = groups * width rows of 16. Divided in int32 (TFLite has no
+    # int64 FloorDiv): room, the buffer's rows of 16, is far below 2**31.
+    groups = tf.cast(tf.cast(room, tf.int32) // width, tf.int64)
+    fused = _shift_sum(flat, offsets, groups * width64, opaque_one)
     fused = tf.reshape(fused, tf.stack([-1, width64]))  # -1: see _shift_sum's `opaque`
     return fused, rows_n, raw
 
@@ -318,7 +325,9 @@ def _fix_joints(logits, raw, idx, hs, ws, is_pad):
     row_fix = tf.pad(row_fix, [[0, 0], [0, 0], [0, width - n]])  # (B, nb, W)
     table = tf.concat([row_fix, tf.fill(tf.stack([batch, 1, width]), -np.inf)], axis=1)
     # Which kept row gets which replacement: a joint cell's exact row, or -inf padding.
-    match = tf.equal(idx[:, :, None], bad[None, None, :])  # (B, K, nb)
+    # expand_dims, not x[:, :, None]: TFLite cannot convert a new-axis slice of a tensor with
+    # two unknown dimensions.
+    match = tf.equal(tf.expand_dims(idx, 2), bad[None, None, :])  # (B, K, nb)
     slot = tf.argmax(tf.cast(match, tf.int32), axis=-1, output_type=tf.int32)
     source = tf.where(is_pad, nb, tf.where(tf.reduce_any(match, -1), slot, -1))
     fix_at = tf.cast(tf.where(source >= 0), tf.int32)  # (m, 2) [b, k]
@@ -332,7 +341,7 @@ def _fix_joints(logits, raw, idx, hs, ws, is_pad):
     sub = tf.transpose(sub, [0, 2, 3, 1])  # (B, 9, nb, rows)
     row_maps = tf.transpose(pos(_fuse_neighbours(idx, hs, ws)), [1, 0, 2])  # (B, 9, K)
     col_fix = tf.reduce_sum(tf.gather(sub, row_maps, axis=3, batch_dims=2), axis=1)  # (B, nb, K)
-    col_fix = tf.where(is_pad[:, None, :], -np.inf, col_fix)
+    col_fix = tf.where(tf.expand_dims(is_pad, 1), -np.inf, col_fix)  # expand_dims: as above
     at = tf.stack(
         [tf.broadcast_to(tf.range(batch)[:, None], tf.stack([batch, nb])),
          tf.broadcast_to(bad[None, :], tf.stack([batch, nb]))],
