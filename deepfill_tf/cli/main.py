@@ -1,7 +1,8 @@
 """Entry point of the ``deepfill-tf`` console script.
 
 Every subcommand lives in its own module ``deepfill_tf/cli/<name>.py`` defining
-``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
+``add_arguments(parser)`` and ``run(args) -> int`` (and optionally ``before_tensorflow(args)``,
+run before TensorFlow initialises its devices). Modules are imported only when their
 subcommand runs, so ``deepfill-tf --help`` does not import TensorFlow. Errors caused by bad
 input (``DeepfillError``) are printed as one line ``deepfill-tf <cmd>: error: ...`` with exit
 code 1; usage errors exit with 2 (argparse).
@@ -25,19 +26,22 @@ SUBCOMMANDS = {
 }
 
 
-def quiet_tensorflow() -> None:
+def quiet_tensorflow(before_first_op=None) -> None:
     """Import TensorFlow with its C++ start-up log lines silenced.
 
     TF 2.21 prints oneDNN/CUDA notices through absl before any log level applies, so stderr
-    is pointed at /dev/null for the import only. Set DEEPFILL_TF_VERBOSE=1 to see them.
+    is pointed at /dev/null for the import and device start-up only. ``before_first_op`` runs
+    after the import and before TensorFlow initialises its devices: the place to configure
+    logical devices or a multi-worker strategy. Set DEEPFILL_TF_VERBOSE=1 to see the logs.
     """
-    if os.environ.get("DEEPFILL_TF_VERBOSE"):
+    if os.environ.get("DEEPFILL_TF_VERBOSE") or "tensorflow" in sys.modules:
         import tensorflow  # noqa: F401
 
+        if before_first_op:
+            before_first_op()
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 2 still lets oneDNN notices through
-    if "tensorflow" in sys.modules:
-        return
+    # Level 2 still lets oneDNN notices and grappler's harmless "remapper failed" through.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -47,6 +51,8 @@ def quiet_tensorflow() -> None:
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
+        if before_first_op:
+            before_first_op()
         tf.constant(0)  # device initialisation logs here too
     finally:
         os.dup2(saved, 2)
@@ -81,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     module.add_arguments(sub_parser)
     args = sub_parser.parse_args(argv[1:])
-    quiet_tensorflow()
     from deepfill_tf.errors import DeepfillError
 
+    before = getattr(module, "before_tensorflow", None)
     try:
+        quiet_tensorflow((lambda: before(args)) if before else None)
         return int(module.run(args) or 0)
     except DeepfillError as e:
         print(f"deepfill-tf {command}: error: {e}", file=sys.stderr)

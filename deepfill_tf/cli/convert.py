@@ -1,0 +1,57 @@
+"""``deepfill-tf convert``: write a trained generator as an original-layout TF1 checkpoint.
+
+  deepfill-tf convert --to tf1 --checkpoint RUN_DIR_OR_PREFIX --output DIR [--with-discriminator]
+
+The result holds the generator under the original variable names (``inpaint_net/conv1/kernel``
+...) in ``DIR/snap-<step>`` with a ``checkpoint`` state file, which the original code's
+``test.py`` (``tf.train.load_variable`` per variable) and ``deepfill-tf inpaint`` load.
+``--with-discriminator`` adds ``discriminator/...`` (spectral-norm ``u`` included).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--to", required=True, choices=["tf1"], help="target layout (tf1: the original code's)"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a deepfill-tf train run directory (its latest checkpoint) or a ckpt-N prefix",
+    )
+    parser.add_argument("--output", required=True, help="folder for the TF1 checkpoint")
+    parser.add_argument(
+        "--with-discriminator",
+        action="store_true",
+        help="also write the discriminator variables",
+    )
+
+
+def run(args) -> int:
+    from deepfill_tf.convert.tf1_checkpoint import tf1_variable_table, write_tf1_checkpoint
+    from deepfill_tf.errors import CheckpointError
+    from deepfill_tf.inference.loading import load_generator
+    from deepfill_tf.training.checkpointing import read_run_checkpoint, resolve_run_checkpoint
+
+    prefix = resolve_run_checkpoint(args.checkpoint)
+    if prefix is None:
+        raise CheckpointError(
+            f"{args.checkpoint} is not a deepfill-tf training run or checkpoint (an original"
+            " TF1 checkpoint is already in the TF1 layout)"
+        )
+    generator, spec = load_generator(prefix)
+    arrays = {name: variable.numpy() for name, variable in tf1_variable_table(generator).items()}
+    stored = read_run_checkpoint(
+        prefix, parts=("discriminator",) if args.with_discriminator else ()
+    )
+    step = int(stored.pop("global_step", 0))
+    arrays.update(stored)
+    written = write_tf1_checkpoint(arrays, args.output, name=f"snap-{step}")
+    what = "generator + discriminator" if args.with_discriminator else "generator"
+    print(
+        f"wrote {written} ({spec.label}, cnum {spec.cnum}, step {step}, {what}: {len(arrays)} variables)"
+    )
+    return 0
