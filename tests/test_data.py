@@ -195,7 +195,7 @@ def test_flist_relative_paths_blank_lines_and_base(files, tmp_path, monkeypatch)
 
 def test_empty_or_missing_sources_are_config_errors(tmp_path):
     empty = _flist(tmp_path / "empty.flist", ["", "   "])
-    with pytest.raises(ConfigError, match="file list is empty") as e:
+    with pytest.raises(ConfigError, match="lists no image paths") as e:
         make_dataset(empty, batch_size=1)
     assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="no such file list, folder or glob"):

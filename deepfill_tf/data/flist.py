@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from deepfill_tf.errors import ConfigError
+from neuralgym_compat import flist as neuralgym_flist
 
 __all__ = ["edge_path", "read_flist"]
 
@@ -24,9 +24,8 @@ def read_flist(
 ) -> list[str]:
     """Image paths of a ``.flist`` file, in file order.
 
-    Lines are split as ``str.splitlines`` (\\n, \\r\\n, ...); surrounding whitespace is
-    stripped and blank lines are ignored (the original would have tried to read "" and
-    failed). Paths are made absolute.
+    The file is parsed by ``neuralgym_compat.flist.read_flist`` (stripped lines, blank lines
+    ignored); the paths are then made absolute.
 
     Args:
         path: the flist file.
@@ -40,24 +39,14 @@ def read_flist(
     Raises:
         ConfigError: the flist cannot be read or names no file at all.
     """
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{path}: cannot read file list ({reason})") from None
+    names = neuralgym_flist.read_flist(path)  # the file format: one of the original's
     if relative_to is None:
         base = os.getcwd()
     elif os.fspath(relative_to) == "flist":
         base = os.path.dirname(os.path.abspath(path))
     else:
         base = os.path.abspath(os.fspath(relative_to))
-    names = [line.strip() for line in lines]
-    paths = [os.path.normpath(os.path.join(base, n)) for n in names if n]
-    if not paths:
-        raise ConfigError(f"{path}: file list is empty")
-    return paths
+    return [os.path.normpath(os.path.join(base, n)) for n in names]
 
 
 def edge_path(image_path: str) -> str:
