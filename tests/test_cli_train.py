@@ -68,7 +68,7 @@ def test_empty_flist_is_a_one_line_error(capsys, tmp_path):
     empty = tmp_path / "train.flist"
     empty.write_text("\n\n")
     message = _error_line(capsys, ["--config", "deepfill_v2_tiny", "--set", f"train_data={empty}"])
-    assert message == f"key 'train_data': {empty}: file list is empty"
+    assert message == f"key 'train_data': file list {empty} lists no image paths"
 
 
 def test_logical_cpus_after_tensorflow_started_is_a_one_line_error(capsys, tmp_path):
