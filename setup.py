@@ -21,6 +21,7 @@ setup(
     extras_require={
         "test": ["pytest", "ruff"],
         "datasets": ["tensorflow-datasets"],
+        "onnx": ["tf2onnx", "onnxruntime"],  # deepfill-tf export --format onnx
     },
     entry_points={"console_scripts": ["deepfill-tf=deepfill_tf.cli.main:main"]},
 )
