@@ -21,6 +21,10 @@ Timing: 2 warm-up calls (the first one traces / compiles), then ``--repeats`` ti
 median and the minimum are reported. Outputs are fetched to NumPy inside the timed region.
 The original TF1 anchors (REFERENCE.md, batch 1, idle machine) are 337 / 1788 ms (v2 256 / 512)
 and 267 / 1680 ms (v1); "x orig" is our median over that anchor (target <= 0.9 at 512).
+GFLOP/s use REFERENCE.md's nominal counts (the attention skips masked patches, so it does
+fewer); "%ceil" divides them by this machine's fp32 matmul rate, measured with a 3072^3 tf
+matmul at the start and end of the run. REFERENCE.md quotes ~186 GFLOP/s for the machine of
+the anchors: a much higher figure here means a faster host and a flattering "x orig".
 A second busy process on 2 cores makes timings 2-6x slower: the load average before and after,
 and per configuration the process CPU use over wall time ("cpu/wall", about 2.0 when both
 cores were ours) and the cores other processes kept busy meanwhile ("others", from
@@ -277,9 +281,29 @@ def run_config(cfg: dict) -> dict:
     return row
 
 
+def matmul_ceiling(n: int = 3072, repeats: int = 5) -> dict:
+    """This machine's fp32 matmul rate right now: best of ``repeats`` n x n x n tf matmuls
+    (GFLOP/s, all cores), to judge the achieved GFLOP/s (REFERENCE.md quotes ~186)."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=(1, 2))
+    b = tf.random.stateless_normal((n, n), seed=(3, 4))
+    mm = tf.function(lambda a, b: tf.linalg.matmul(a, b))
+    best = float("inf")
+    for i in range(repeats + 2):
+        t = time.perf_counter()
+        mm(a, b).numpy()
+        if i >= 2:
+            best = min(best, time.perf_counter() - t)
+    return {"calibrate": True, "matmul_n": n, "matmul_gflops": 2 * n**3 / best / 1e9}
+
+
 def _worker_main(cfg_json: str) -> int:
     cfg = json.loads(cfg_json)
-    row = profile_v2(cfg) if cfg.get("profile") else run_config(cfg)
+    if cfg.get("calibrate"):
+        row = matmul_ceiling()
+    else:
+        row = profile_v2(cfg) if cfg.get("profile") else run_config(cfg)
     print(RESULT_MARKER + json.dumps(row), flush=True)
     return 0
 
@@ -414,8 +438,14 @@ def spawn(cfg: dict, env: dict, timeout: float) -> dict:
     }
 
 
-def add_derived(row: dict) -> dict:
-    """GFLOP/s against REFERENCE.md's counts, ms per image, ratio to the original anchor."""
+def _calibrate(env: dict, timeout: float):
+    row = spawn({"calibrate": True}, env, timeout)
+    return None if row.get("status") == "error" else round(row["matmul_gflops"], 1)
+
+
+def add_derived(row: dict, ceiling: float | None = None) -> dict:
+    """GFLOP/s against REFERENCE.md's counts (and as a share of the measured matmul
+    ceiling), ms per image, ratio to the original anchor."""
     if row.get("status") != "ok":
         return row
     model, size, batch = row["model"], row["size"], row["batch"]
@@ -423,11 +453,17 @@ def add_derived(row: dict) -> dict:
     if not row["tiny"]:
         row["gflop_per_image"] = gflop_per_image(model, size)
         row["gflops_achieved"] = row["gflop_per_image"] * batch / (row["median_ms"] / 1e3)
+        if ceiling:
+            row["share_of_matmul_ceiling"] = row["gflops_achieved"] / ceiling
         anchor = ORIGINAL_MS.get((model, size))
         if anchor and batch == 1:
             row["original_ms"] = anchor
             row["ratio_vs_original"] = row["median_ms"] / anchor
     return row
+
+
+def _pct(v):
+    return None if v is None else 100.0 * v
 
 
 def _fmt(v, spec):
@@ -437,7 +473,7 @@ def _fmt(v, spec):
 def format_table(rows: list[dict]) -> str:
     head = (
         f"{'model':5} {'size':>4} {'b':>2} {'mode':9} {'alloc':8} {'median ms':>10} "
-        f"{'min ms':>9} {'ms/img':>8} {'GFLOP/s':>8} {'x orig':>7} {'RSS MB':>7} "
+        f"{'min ms':>9} {'ms/img':>8} {'GFLOP/s':>8} {'%ceil':>5} {'x orig':>7} {'RSS MB':>7} "
         f"{'minflt/run':>10} {'sys s':>6} {'cpu/wall':>8} {'others':>6}"
     )
     lines = [head, "-" * len(head)]
@@ -449,6 +485,7 @@ def format_table(rows: list[dict]) -> str:
         lines.append(
             pre + f"{r['median_ms']:>10.1f} {r['min_ms']:>9.1f} {r['ms_per_image']:>8.1f} "
             f"{_fmt(r.get('gflops_achieved'), '8.1f'):>8} "
+            f"{_fmt(_pct(r.get('share_of_matmul_ceiling')), '5.0f'):>5} "
             f"{_fmt(r.get('ratio_vs_original'), '7.2f'):>7} {r['peak_rss_mb']:>7.0f} "
             f"{r['minflt_per_run']:>10.0f} {r['sys_s_per_run']:>6.2f} {r['cpu_per_wall']:>8.2f} "
             f"{_fmt(r.get('other_cores'), '6.2f'):>6}"
@@ -537,6 +574,7 @@ def main(argv=None) -> int:
 
     meta = machine_info()
     meta["loadavg_before"] = _load_average()
+    meta["matmul_gflops_before"] = _calibrate(base_env, args.timeout)
     meta["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     mask = hole_mask(max(args.sizes))
     meta["hole_fraction"] = float(mask.mean())
@@ -548,8 +586,10 @@ def main(argv=None) -> int:
         f"Keras {meta['keras']}, oneDNN {meta['onednn']}, env {meta['env']}"
     )
     print(
-        f"load average before: {meta['loadavg_before']}; hole {100 * meta['hole_fraction']:.1f} %"
-        f" of pixels, ~{100 * meta['attention_patches_masked']:.0f} % of attention patches masked"
+        f"load average before: {meta['loadavg_before']}; fp32 matmul "
+        f"{_fmt(meta['matmul_gflops_before'], '.0f')} GFLOP/s; hole "
+        f"{100 * meta['hole_fraction']:.1f} % of pixels, "
+        f"~{100 * meta['attention_patches_masked']:.0f} % of attention patches masked"
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     doc = {"meta": meta, "earlier_runs": [], "results": [], "profiles": []}
@@ -583,15 +623,19 @@ def main(argv=None) -> int:
             cfg.update(tiny=args.tiny, repeats=args.repeats, warmup=args.warmup)
             if args.wait_idle > 0:
                 cfg["busy_cores_before"] = round(wait_for_idle(args.wait_idle), 2)
-            row = add_derived(spawn(cfg, env, args.timeout))
+            row = add_derived(spawn(cfg, env, args.timeout), meta["matmul_gflops_before"])
             doc["results"].append(row)
             save()
             print(format_table([row]).splitlines()[-1], flush=True)
         print()
         print(format_table(doc["results"]))
     meta["loadavg_after"] = _load_average()
+    meta["matmul_gflops_after"] = _calibrate(base_env, args.timeout)
     save()
-    print(f"\nload average after: {meta['loadavg_after']}; results in {args.output}")
+    print(
+        f"\nload average after: {meta['loadavg_after']}; fp32 matmul "
+        f"{_fmt(meta['matmul_gflops_after'], '.0f')} GFLOP/s; results in {args.output}"
+    )
     return 0
 
 
