@@ -10,6 +10,7 @@ from deepfill_tf.convert import assign_strict, load_tf1_checkpoint, read_tf1_che
 from deepfill_tf.errors import CheckpointError
 from deepfill_tf.layers import GateConv2D, GateDeconv2D
 from deepfill_tf.testing import run_layer_test
+from deepfill_tf.testing.parity import assert_parity
 
 LAYER_ATOL = 1e-5  # MANIFEST tolerance for the layer files
 
@@ -46,20 +47,6 @@ def _weights_in_documented_order(data, name):
         data[f"var/{name}_g/kernel"],
         data[f"var/{name}_g/bias"],
     ]
-
-
-def assert_parity(actual, expected, atol, what):
-    """assert_allclose that says where the outputs diverge."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.abs(actual.astype(np.float64) - expected)
-    print(f"{what}: max abs error {err.max():.3g}, mean {err.mean():.3g}")
-    if err.max() > atol:
-        first = tuple(int(i) for i in np.argwhere(err > atol)[0])
-        pytest.fail(
-            f"{what}: max error {err.max():.3g} > {atol} (mean {err.mean():.3g}), first bad"
-            f" index {first}: got {actual[first]!r}, expected {expected[first]!r}"
-        )
 
 
 def test_every_oracle_file_is_covered(oracles):

@@ -17,23 +17,10 @@ from deepfill_tf.inference.scfegan_inputs import (
 )
 from deepfill_tf.models import SCFEGANGenerator
 from deepfill_tf.testing import run_model_test
+from deepfill_tf.testing.parity import assert_parity
 
 GENERATOR_ATOL = 2e-4  # MANIFEST tolerance for generator_256.npz
 PUBLISHED_CNUM = 64
-
-
-def assert_parity(actual, expected, atol, what):
-    """assert_allclose that says where the outputs diverge."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.abs(actual.astype(np.float64) - expected)
-    print(f"{what}: max abs error {err.max():.3g}, mean {err.mean():.3g}")
-    if err.max() > atol:
-        first = tuple(int(i) for i in np.argwhere(err > atol)[0])
-        pytest.fail(
-            f"{what}: max error {err.max():.3g} > {atol} (mean {err.mean():.3g}), first bad"
-            f" index {first}: got {actual[first]!r}, expected {expected[first]!r}"
-        )
 
 
 def hashed_weight(name: str, shape: tuple[int, ...]) -> np.ndarray:
