@@ -3,6 +3,7 @@ maps, determinism, unreadable files skipped and named once, configuration errors
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 
@@ -143,6 +144,56 @@ def test_random_crop_upscales_small_images(tmp_path):
         assert min(errs) <= 0.5 + 1e-6, min(errs)
         lefts.add(int(np.argmin(errs)))
     assert len(lefts) > 3
+
+
+def _variants(image):
+    """(channel order, mirrored) -> image, for all 12 flips x permutations of ``image``."""
+    out = {}
+    for order in itertools.permutations(range(3)):
+        for mirrored in (False, True):
+            out[order, mirrored] = (image[:, ::-1] if mirrored else image)[..., list(order)]
+    return out
+
+
+def test_flip_and_channel_shuffle_draw_every_variant_and_leave_pixels_alone(files):
+    kw = dict(batch_size=1, img_shape=(16, 16), random_crop=True, normalize=False, seed=5)
+    plain = [c for (c,) in _first(make_dataset([files["noise"]], **kw), 60)]
+    augmented = _first(
+        make_dataset([files["noise"]], random_flip=True, random_channel_shuffle=True, **kw), 60
+    )
+    seen = set()
+    for crop, (aug,) in zip(plain, augmented, strict=True):
+        hits = [key for key, v in _variants(crop).items() if np.array_equal(v, aug)]
+        assert len(hits) == 1, "an augmented crop is the same crop, mirrored and / or reordered"
+        seen.add(hits[0])
+    assert len(seen) >= 10  # 12 variants, drawn at random
+    assert {mirrored for _, mirrored in seen} == {False, True}
+
+
+def test_flip_mirrors_the_edge_map_with_its_image(tmp_path):
+    image = _rgb_noise(16, 16, 7)
+    edge = np.zeros((16, 16), np.uint8)
+    edge[:, :3] = 255  # a band on the left
+    path = _save(tmp_path / "a.png", image)
+    _save(tmp_path / "a_edge.jpg", edge, quality=100)
+    ds = make_dataset(
+        [path],
+        batch_size=1,
+        img_shape=(16, 16),
+        guided=True,
+        normalize=False,
+        seed=2,
+        random_flip=True,
+    )
+    mirrored = set()
+    for images, edges in _first(ds, 20):
+        flipped = np.array_equal(images[0], image[:, ::-1, ::-1])
+        assert flipped or np.array_equal(images[0], image[..., ::-1])
+        band_right = edges[0, :, -3:, 0].mean() > 0.5 and edges[0, :, :3, 0].mean() < 0.5
+        band_left = edges[0, :, :3, 0].mean() > 0.5 and edges[0, :, -3:, 0].mean() < 0.5
+        assert band_right if flipped else band_left
+        mirrored.add(flipped)
+    assert mirrored == {False, True}
 
 
 def test_same_seed_same_batches_other_seed_other_batches(files):

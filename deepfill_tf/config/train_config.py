@@ -79,6 +79,9 @@ class TrainConfig:
         img_shapes: ``(H, W, C)`` training image size; images are resized to it (or, with
             ``random_crop``, cropped from larger images). H and W multiples of 8, C = 3 (BGR).
         random_crop: crop ``img_shapes`` at a random position instead of resizing.
+        random_flip, random_channel_shuffle: augmentation the original does not do (both
+            off by default): mirror left-right with probability 1/2; permute the colour
+            channels at random. For small datasets such as the demo's.
         batch_size: images per step (per replica count is the training loop's business).
 
     Masks (the original's random box):
@@ -125,6 +128,8 @@ class TrainConfig:
     val_data: str = ""
     img_shapes: tuple[int, int, int] = (256, 256, 3)
     random_crop: bool = False
+    random_flip: bool = False
+    random_channel_shuffle: bool = False
     batch_size: int = 16
     # masks
     height: int = 128

@@ -4,6 +4,7 @@
 from deepfill_tf.data.flist import edge_path, read_flist
 from deepfill_tf.data.folder import IMAGE_EXTENSIONS, list_images
 from deepfill_tf.data.images import (
+    augment,
     crop_window,
     decode_bgr,
     fit_to_shape,
@@ -16,6 +17,7 @@ from deepfill_tf.data.tfds import parse_tfds_name, tfds_images
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "augment",
     "crop_window",
     "decode_bgr",
     "edge_path",

@@ -21,6 +21,10 @@ functions reproduce:
   height) again, which transposes the aspect ratio of small non-square images; here the
   aspect ratio is kept.)
 
+Augmentation (not in the original; off unless asked for): ``augment`` mirrors a sample
+left-right and / or permutes its colour channels at random, for training on a handful of
+photos (the demo model) where the network would otherwise learn the photos by heart.
+
 Images stay uint8 until ``normalize_bgr``: ``x / 127.5 - 1`` (true division) gives the float32
 BGR values in [-1, 1] the DeepFill networks expect.
 """
@@ -32,6 +36,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 __all__ = [
+    "augment",
     "crop_window",
     "decode_bgr",
     "fit_to_shape",
@@ -150,6 +155,44 @@ def fit_to_shape(
             out.append(im[top : top + target_h, left : left + target_w, :])
     for im, src in zip(out, images, strict=True):
         im.set_shape([target_h, target_w, src.shape[-1]])
+    return out
+
+
+def augment(
+    images: Sequence[tf.Tensor],
+    seed: tf.Tensor,
+    *,
+    flip: bool = False,
+    shuffle_channels: bool = False,
+) -> list[tf.Tensor]:
+    """Random left-right flip and colour-channel permutation of one sample.
+
+    Args:
+        images: uint8 (H, W, C) tensors of one sample (the image, and its edge map when
+            guided); a flip mirrors all of them alike, the channel permutation touches only
+            the first (the 3-channel image).
+        seed: shape-[2] int seed (stateless), e.g. the one ``fit_to_shape`` used: derived
+            seeds keep the draws independent of the crop's.
+        flip: mirror left-right with probability 1/2.
+        shuffle_channels: reorder the 3 colour channels by a uniformly random permutation
+            (identity included), so colours are filled from the context, not remembered.
+
+    Returns:
+        list of tensors of the same shapes and dtypes.
+    """
+    out = list(images)
+    if flip:
+        flip_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        mirror = tf.random.stateless_uniform([], flip_seed) < 0.5
+        out = [
+            tf.cond(mirror, lambda im=im: tf.reverse(im, axis=[1]), lambda im=im: im) for im in out
+        ]
+    if shuffle_channels:
+        order_seed = tf.random.experimental.stateless_fold_in(seed, 2)
+        order = tf.argsort(tf.random.stateless_uniform([3], order_seed))
+        out[0] = tf.gather(out[0], order, axis=-1)
+    for im, src in zip(out, images, strict=True):
+        im.set_shape(src.shape)
     return out
 
 

@@ -29,13 +29,13 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
 from deepfill_tf.data.flist import edge_path, read_flist
 from deepfill_tf.data.folder import is_glob, list_images
-from deepfill_tf.data.images import decode_bgr, fit_to_shape, normalize_bgr
+from deepfill_tf.data.images import augment, decode_bgr, fit_to_shape, normalize_bgr
 from deepfill_tf.errors import ConfigError
 
 __all__ = ["make_dataset", "resolve_source"]
@@ -138,6 +138,8 @@ def make_dataset(
     manual_dir: str | None = None,
     download: bool = False,
     image_key: str = "image",
+    random_flip: bool = False,
+    random_channel_shuffle: bool = False,
 ) -> tf.data.Dataset:
     """Batched training images as the original's data pipeline delivers them.
 
@@ -164,6 +166,9 @@ def make_dataset(
         data_dir, manual_dir, download, image_key: TFDS only: where the prepared data lives,
             where manually downloaded archives are, whether to download and prepare, and the
             image feature's name.
+        random_flip, random_channel_shuffle: augmentation the original does not do (see
+            ``deepfill_tf.data.images.augment``): mirror left-right with probability 1/2,
+            permute the colour channels at random. Seeded like the crops.
 
     Returns:
         ``tf.data.Dataset`` of images (B, H, W, 3), or (images, edges (B, H, W, 1)) if guided.
@@ -176,6 +181,11 @@ def make_dataset(
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
+
+    def fit(images, s):
+        out = fit_to_shape(images, target_hw, random_crop=random_crop, seed=s)
+        return tuple(augment(out, s, flip=random_flip, shuffle_channels=random_channel_shuffle))
+
     if isinstance(source, str) and source.startswith(TFDS_PREFIX):
         if guided:
             raise ConfigError("guided training needs <name>_edge.jpg files; TFDS sources have none")
@@ -194,15 +204,13 @@ def make_dataset(
             images = images.shuffle(TFDS_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         ds = _with_seeds(images.repeat() if repeat else images, seed)
         ds = ds.map(
-            lambda image, s: tuple(
-                fit_to_shape([image], target_hw, random_crop=random_crop, seed=s)
-            ),
+            lambda image, s: fit([image], s),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
     else:
         paths = resolve_source(source, relative_to=relative_to)
-        ds = _files_dataset(paths, target_hw, random_crop, guided, shuffle, repeat, seed)
+        ds = _files_dataset(paths, target_hw, fit, guided, shuffle, repeat, seed)
     return _batch(ds, int(batch_size), guided, edge_threshold, normalize, drop_remainder)
 
 
@@ -216,13 +224,16 @@ def _with_seeds(ds: tf.data.Dataset, seed: int) -> tf.data.Dataset:
 def _files_dataset(
     paths: list[str],
     target_hw: tuple[int, int],
-    random_crop: bool,
+    fit: Callable[[list[tf.Tensor], tf.Tensor], tuple[tf.Tensor, ...]],
     guided: bool,
     shuffle: bool,
     repeat: bool,
     seed: int,
 ) -> tf.data.Dataset:
-    """Per-file decode with named failures; yields tuples of uint8 (H, W, C) tensors."""
+    """Per-file decode with named failures; yields tuples of uint8 (H, W, C) tensors.
+
+    ``fit(decoded, seed)`` brings one sample's decoded images to ``target_hw`` (crop or
+    resize, then augmentation)."""
     edges = [edge_path(p) for p in paths] if guided else [""] * len(paths)
     ds = tf.data.Dataset.from_tensor_slices((paths, edges))
     if shuffle:
@@ -237,7 +248,7 @@ def _files_dataset(
         decoded = [decode_bgr(tf.io.read_file(image_file))]
         if guided:
             decoded.append(decode_bgr(tf.io.read_file(edge_file))[..., :1])
-        return tuple(fit_to_shape(decoded, target_hw, random_crop=random_crop, seed=s)), True, files
+        return fit(decoded, s), True, files
 
     placeholder = [tf.zeros([*target_hw, 3], tf.uint8)]
     if guided:

@@ -297,6 +297,8 @@ class Trainer:
             batch_size=c.batch_size,
             img_shape=c.img_shapes,
             random_crop=c.random_crop,
+            random_flip=c.random_flip,
+            random_channel_shuffle=c.random_channel_shuffle,
             guided=c.guided,
             edge_threshold=c.edge_threshold,
             shuffle=True,
