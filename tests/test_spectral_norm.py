@@ -107,12 +107,15 @@ def test_eager_and_tf_function_agree_from_the_same_state():
     layer = SNConv2D(5, name="conv1")
     x = tf.constant(_random((2, 12, 10, 4), 5))
     layer.build(x.shape)
+    layer.kernel.assign(_random(tuple(layer.kernel.shape), 6))  # seeded, not Glorot draws
     u0 = np.asarray(layer.u)
     eager, u_eager = np.asarray(layer(x)), np.asarray(layer.u)
     layer.u.assign(u0)
     graph, u_graph = np.asarray(tf.function(layer.__call__)(x)), np.asarray(layer.u)
-    _assert_close(graph, eager, 1e-6, "tf.function vs eager output")
-    _assert_close(u_graph, u_eager, 1e-6, "tf.function vs eager u")
+    # Graph and eager kernels round differently (~1e-6 on outputs of order 1); a wrong u
+    # update would be off by orders of magnitude more.
+    _assert_close(graph, eager, 1e-5, "tf.function vs eager output")
+    _assert_close(u_graph, u_eager, 1e-5, "tf.function vs eager u")
 
 
 def _stopped_spectral_normalize(kernel, u, eps=1e-12):
