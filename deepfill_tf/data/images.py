@@ -191,8 +191,6 @@ def augment(
         order_seed = tf.random.experimental.stateless_fold_in(seed, 2)
         order = tf.argsort(tf.random.stateless_uniform([3], order_seed))
         out[0] = tf.gather(out[0], order, axis=-1)
-    for im, src in zip(out, images, strict=True):
-        im.set_shape(src.shape)
     return out
 
 
