@@ -5,4 +5,5 @@ from deepfill_tf.models.discriminators import (  # noqa: F401
     SNPatchGANDiscriminator,
     WGANLocalGlobalCritics,
 )
+from deepfill_tf.models.partial_conv_unet import PartialConvUNet  # noqa: F401
 from deepfill_tf.models.sc_fegan import SCFEGANGenerator  # noqa: F401
