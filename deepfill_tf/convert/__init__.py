@@ -17,3 +17,4 @@ __all__ = [
     "tf1_variable_table",
     "write_tf1_checkpoint",
 ]
+from deepfill_tf.convert.torch7 import assign_torch7, module_specs, read_t7, walk_modules  # noqa: F401, E402
