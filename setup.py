@@ -5,10 +5,11 @@ from setuptools import find_packages, setup
 setup(
     name="deepfill_tf",
     version="0.1.0",
-    description="TensorFlow 2 / Keras 3 reimplementation of DeepFill v1/v2, partial convolution, "
-    "SC-FEGAN and GLCIC that runs the original TF1 checkpoints.",
+    description="TensorFlow 2 / Keras 3 reimplementation of DeepFill v1/v2 and SC-FEGAN (and "
+    "the partial-convolution layer) that runs the original TF1 checkpoints.",
     python_requires=">=3.10",
     packages=find_packages(include=["deepfill_tf", "deepfill_tf.*", "neuralgym_compat", "neuralgym_compat.*"]),
+    package_data={"deepfill_tf.ui": ["static/*"]},  # the page of deepfill-tf ui
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3",
@@ -17,11 +18,17 @@ setup(
         "absl-py",
         "pyyaml",
         "tensorboard",
+        "flask>=3", "waitress>=3",  # deepfill-tf ui: the web page and its REST API
     ],
     extras_require={
-        "test": ["pytest", "ruff"],
+        "test": ["pytest", "ruff", "selenium"],
         "datasets": ["tensorflow-datasets"],
         "onnx": ["tf2onnx", "onnxruntime"],  # deepfill-tf export --format onnx
     },
-    entry_points={"console_scripts": ["deepfill-tf=deepfill_tf.cli.main:main"]},
+    entry_points={
+        "console_scripts": ["deepfill-tf=deepfill_tf.cli.main:main"],
+        # load_config finds translators of other config dialects here; the package itself
+        # never imports neuralgym_compat.
+        "deepfill_tf.config_translators": ["neuralgym = neuralgym_compat.inpaint_yml:TRANSLATOR"],
+    },
 )

@@ -1,0 +1,123 @@
+"""The OpenAPI 3.1 description of the ``deepfill-tf ui`` REST API (``/api/v1/openapi.json``)."""
+
+from __future__ import annotations
+
+from deepfill_tf.ui.models import COLOR, GUIDE, SKETCH, Model
+
+_ERROR = {
+    "description": "",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            }
+        }
+    },
+}
+
+
+def _error(description: str) -> dict:
+    return {**_ERROR, "description": description}
+
+
+def _file(description: str) -> dict:
+    return {"type": "string", "format": "binary", "description": description}
+
+
+def openapi_document(models: list[Model], limits: dict) -> dict:
+    """The API description, with the loaded model names and the server's limits filled in."""
+    names = [m.name for m in models]
+    form = {
+        "type": "object",
+        "required": ["image", "mask"],
+        "properties": {
+            "image": _file(
+                "The photo: PNG, JPEG, BMP, WebP or TIFF; grayscale, RGBA (alpha dropped) and"
+                f" 16-bit are converted to 8-bit RGB. At most {limits['max_pixels']} pixels."
+            ),
+            "mask": _file(
+                "The hole, same size as the image: white = hole (a pixel is a hole when its"
+                " blue channel, or its gray value, is > 127.5)."
+            ),
+            GUIDE: _file(
+                "Guided DeepFill v2 only (required there): edge image, white = edge, same size."
+            ),
+            SKETCH: _file(
+                "SC-FEGAN only: free-hand sketch, white strokes on black, same size; used in"
+                " the hole."
+            ),
+            COLOR: _file("SC-FEGAN only: colour strokes on black, same size; used in the hole."),
+            "model": {
+                "type": "string",
+                "enum": names,
+                "default": names[0],
+                "description": "A loaded model (GET /api/v1/models).",
+            },
+            "seed": {
+                "type": "integer",
+                "description": "SC-FEGAN only: seed of the noise input.",
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "deepfill-tf ui",
+            "version": "1",
+            "description": (
+                "Inpaint images with the models a `deepfill-tf ui` server has loaded. Each"
+                " model runs one request at a time; a few more may wait, and beyond that the"
+                f" server answers 503. Uploads: at most {limits['max_upload_bytes']} bytes per"
+                " request."
+            ),
+        },
+        "paths": {
+            "/api/v1/models": {
+                "get": {
+                    "summary": "The loaded models and the server's limits",
+                    "responses": {
+                        "200": {
+                            "description": "Models (name, family, label, extra inputs) and"
+                            " limits (max_upload_bytes, max_pixels).",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/api/v1/inpaint": {
+                "post": {
+                    "summary": "Fill the hole of an image",
+                    "description": (
+                        "The result has the image's size; pixels outside the hole are the"
+                        " input's, unchanged. The same pixels as `deepfill-tf inpaint` for the"
+                        " same files."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"multipart/form-data": {"schema": form}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The inpainted image (RGB PNG). Headers: X-Model,"
+                            " X-Seconds (server time).",
+                            "content": {
+                                "image/png": {"schema": {"type": "string", "format": "binary"}}
+                            },
+                        },
+                        "400": _error("A field is missing or unknown, or a file is not an image."),
+                        "403": _error("Cross-origin request, or a Host that is not localhost."),
+                        "404": _error("The model is not loaded."),
+                        "413": _error("The request is larger than max_upload_bytes."),
+                        "422": _error(
+                            "An image has more than max_pixels pixels, the mask (or an extra)"
+                            " has another size, or the image is too small for the model."
+                        ),
+                        "503": _error("The model is busy and its queue is full; retry shortly."),
+                        "500": _error("Internal error; the server keeps serving."),
+                    },
+                }
+            },
+        },
+    }

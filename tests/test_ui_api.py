@@ -1,0 +1,286 @@
+"""`deepfill-tf ui`'s REST API in-process: listing, parity with `deepfill-tf inpaint`, bad
+input (non-image, over the byte / pixel limits, mask of another size, unknown model, queue
+full, a failing model, a client that disconnects) and that the server keeps serving."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepfill_tf.ui.models import GUIDE, Model, model_name
+from deepfill_tf.ui.server import STATIC_DIR, create_app, is_loopback, make_server
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def png(array) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(array, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def photo(h=70, w=50, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def mask_array(h=70, w=50, box=(20, 10, 45, 35)):
+    m = np.zeros((h, w), np.uint8)
+    if box:
+        m[box[0] : box[2], box[1] : box[3]] = 255
+    return m
+
+
+def fill_gray(image, hole_mask, **extras):
+    """A stand-in model: the hole becomes mid-gray (known pixels unchanged)."""
+    out = image.copy()
+    out[hole_mask > 0.5] = 128
+    return out
+
+
+def fake_model(name="fake", run=fill_gray, extras=(), required=(), queue_size=1) -> Model:
+    return Model(name, "fake", f"Fake {name}", extras, required, run, queue_size)
+
+
+def post(client, image=None, mask=None, **fields):
+    data = dict(fields)
+    if image is not None:
+        data["image"] = (io.BytesIO(image), "image.png")
+    if mask is not None:
+        data["mask"] = (io.BytesIO(mask), "mask.png")
+    for key, value in list(data.items()):
+        if isinstance(value, bytes):
+            data[key] = (io.BytesIO(value), f"{key}.png")
+    return client.post("/api/v1/inpaint", data=data, content_type="multipart/form-data")
+
+
+@pytest.fixture
+def client():
+    models = [fake_model("fake"), fake_model("guided", extras=(GUIDE,), required=(GUIDE,))]
+    app = create_app(models, max_upload_bytes=200_000, max_pixels=100 * 100)
+    return app.test_client()
+
+
+def test_models_lists_every_loaded_model_with_its_inputs_and_limits(client):
+    body = client.get("/api/v1/models").get_json()
+    assert [m["name"] for m in body["models"]] == ["fake", "guided"]
+    assert body["models"][1]["extras"] == ["guide"]
+    assert body["models"][1]["required_extras"] == ["guide"]
+    assert body["limits"] == {"max_upload_bytes": 200_000, "max_pixels": 10_000}
+
+
+def test_openapi_document_describes_both_endpoints(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) == {"/api/v1/models", "/api/v1/inpaint"}
+    post_doc = doc["paths"]["/api/v1/inpaint"]["post"]
+    schema = post_doc["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["image", "mask"]
+    assert schema["properties"]["model"]["enum"] == ["fake", "guided"]
+    assert {"200", "400", "404", "413", "422", "503"} <= set(post_doc["responses"])
+
+
+def test_page_is_served_offline_with_a_strict_content_policy(client):
+    page = client.get("/")
+    assert page.status_code == 200 and b"/static/app.js" in page.data
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    for name in ("app.js", "style.css", "index.html"):
+        assert client.get(f"/static/{name}").status_code == 200
+        text = open(os.path.join(STATIC_DIR, name), encoding="utf-8").read()
+        assert not re.search(r"https?://", text), f"{name} refers to another site"
+    # No path outside the static folder, and no way to name a server file.
+    assert client.get("/static/../server.py").status_code == 404
+    assert client.get("/static/%2e%2e/server.py").status_code == 404
+
+
+def test_inpaint_returns_a_png_of_the_result(client):
+    image, hole = photo(), mask_array()
+    response = post(client, png(image), png(hole), model="fake")
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert response.headers["X-Model"] == "fake"
+    out = np.asarray(Image.open(io.BytesIO(response.data)))
+    np.testing.assert_array_equal(out, fill_gray(image, hole / 255.0))
+    # The first model is the default.
+    assert post(client, png(image), png(hole)).headers["X-Model"] == "fake"
+
+
+def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(client):
+    image, hole = png(photo()), png(mask_array())
+    cases = [
+        (dict(image=b"GIF89a not really", mask=hole), 400, "image: not an image file"),
+        (dict(image=b"", mask=hole), 400, "image: the uploaded file is empty"),
+        (dict(image=image, mask=b"%PDF-1.4"), 400, "mask: not an image file"),
+        (dict(image=image), 400, "missing file field 'mask'"),
+        (
+            dict(image=image, mask=png(mask_array(40, 30))),
+            422,
+            "mask is 30x40 but the image is 50x70",
+        ),
+        (dict(image=png(photo(101, 100)), mask=hole), 422, "image: 100x101 is 10100 pixels"),
+        (
+            dict(image=image, mask=hole, model="nope"),
+            404,
+            "model 'nope' is not loaded; loaded: fake, guided",
+        ),
+        (
+            dict(image=image, mask=hole, guide=image),
+            400,
+            "guide: model 'fake' (Fake fake) takes no extra inputs",
+        ),
+        (dict(image=image, mask=hole, model="guided"), 400, "missing file field 'guide'"),
+        (dict(image=image, mask=hole, other=image), 400, "unknown file field 'other'"),
+        (dict(image=image, mask=hole, seed="3"), 400, "seed: model 'fake'"),
+        (dict(image=png(photo(4, 4)), mask=png(mask_array(4, 4, None))), 200, None),
+    ]
+    for fields, status, message in cases:
+        response = post(client, **fields)
+        assert response.status_code == status, (fields.keys(), response.data[:200])
+        if message:
+            assert response.get_json()["error"].startswith(message), response.get_json()
+    big = np.random.default_rng(1).integers(0, 256, (300, 300, 3), np.uint8)  # ~270 KB PNG
+    response = post(client, png(big), hole)
+    assert response.status_code == 413
+    assert "at most 200000 bytes" in response.get_json()["error"]
+    assert post(client, image, hole, model="guided", guide=image).status_code == 200
+    assert client.get("/api/v1/nothing").get_json()["error"].startswith("Not Found")
+
+
+def test_a_failing_model_answers_500_and_the_next_request_works():
+    calls = []
+
+    def flaky(image, hole_mask, **extras):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory\nsecond line")
+        return fill_gray(image, hole_mask)
+
+    client = create_app([fake_model(run=flaky)]).test_client()
+    image, hole = png(photo()), png(mask_array())
+    response = post(client, image, hole)
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "internal error: RuntimeError: out of memory"
+    assert post(client, image, hole).status_code == 200
+
+
+def test_one_inference_at_a_time_and_a_full_queue_answers_503():
+    release, running, active = threading.Event(), [], []
+
+    def slow(image, hole_mask, **extras):
+        active.append(1)
+        running.append(len(active))
+        release.wait(30)
+        active.pop()
+        return fill_gray(image, hole_mask)
+
+    model = fake_model(run=slow, queue_size=1)
+    app = create_app([model])
+    image, hole = png(photo()), png(mask_array())
+    statuses = []
+
+    def request():
+        statuses.append(post(app.test_client(), image, hole).status_code)
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 10
+    while model.pending < 2 and time.time() < deadline:  # one running, one waiting
+        time.sleep(0.01)
+    busy = post(app.test_client(), image, hole)
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    assert busy.get_json()["error"].startswith("model 'fake' is busy")
+    assert app.test_client().get("/api/v1/models").get_json()["models"][0]["busy"] is True
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert statuses == [200, 200] and running == [1, 1]  # never two at once
+    assert model.pending == 0 and post(app.test_client(), image, hole).status_code == 200
+
+
+def test_cross_origin_posts_and_foreign_hosts_are_refused(client):
+    image, hole = png(photo()), png(mask_array())
+    data = {"image": (io.BytesIO(image), "i.png"), "mask": (io.BytesIO(hole), "m.png")}
+    response = client.post("/api/v1/inpaint", data=data, headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403 and "cross-origin" in response.get_json()["error"]
+    response = client.get("/api/v1/models", headers={"Host": "evil.example:8080"})
+    assert response.status_code == 403 and "localhost names" in response.get_json()["error"]
+    assert client.get("/api/v1/models", headers={"Host": "127.0.0.1:8080"}).status_code == 200
+    assert client.get("/api/v1/models", headers={"Host": "[::1]:8080"}).status_code == 200
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_model_names_come_from_the_checkpoint_folder(tmp_path):
+    (tmp_path / "places2").mkdir()
+    assert model_name(str(tmp_path / "places2"), set()) == "places2"
+    assert model_name(str(tmp_path / "places2") + "/", {"places2"}) == "places2-2"
+    assert model_name(str(tmp_path / "places2" / "snap-0"), set()) == "places2"
+
+
+def _raw_request(port: int, body: bytes, content_type: str, send_all=True, read=True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        head = (
+            f"POST /api/v1/inpaint HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        s.sendall(head + (body if send_all else body[: len(body) // 2]))
+        if not read:
+            return b""
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_a_real_server_survives_clients_that_disconnect():
+    started, release = threading.Event(), threading.Event()
+
+    def slow(image, hole_mask, **extras):
+        started.set()
+        release.wait(10)
+        return fill_gray(image, hole_mask)
+
+    model = fake_model(run=slow)
+    server = make_server(create_app([model]), "127.0.0.1", 0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        port = server.effective_port
+        boundary = "deepfill-test-boundary"
+        parts = []
+        for field, data in (("image", png(photo())), ("mask", png(mask_array()))):
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}";'
+                f' filename="{field}.png"\r\nContent-Type: image/png\r\n\r\n'.encode()
+                + data
+                + b"\r\n"
+            )
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        content_type = f"multipart/form-data; boundary={boundary}"
+        # 1. Gone halfway through the upload: the app never sees the request.
+        _raw_request(port, body, content_type, send_all=False, read=False)
+        # 2. Gone while the model runs: the answer goes nowhere, the model is released.
+        _raw_request(port, body, content_type, read=False)
+        assert started.wait(10)
+        release.set()
+        deadline = time.time() + 10
+        while model.pending and time.time() < deadline:
+            time.sleep(0.01)
+        assert model.pending == 0
+        # 3. The next client is served.
+        answer = _raw_request(port, body, content_type)
+        assert answer.startswith(b"HTTP/1.1 200") and b"image/png" in answer
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/models", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        release.set()
+        server.close()
