@@ -18,6 +18,7 @@ setup(
         "absl-py",
         "pyyaml",
         "tensorboard",
+        "opencv-python-headless",  # GLCIC --postprocess (fast marching + Poisson blending)
         "flask>=3", "waitress>=3",  # deepfill-tf ui: the web page and its REST API
     ],
     extras_require={
