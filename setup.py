@@ -25,6 +25,7 @@ setup(
         "test": ["pytest", "ruff", "selenium"],
         "datasets": ["tensorflow-datasets"],
         "onnx": ["tf2onnx", "onnxruntime"],  # deepfill-tf export --format onnx
+        "vgg-convert": ["torch"],  # python -m deepfill_tf.convert.torchvision_vgg (one-off)
     },
     entry_points={
         "console_scripts": ["deepfill-tf=deepfill_tf.cli.main:main"],

@@ -11,6 +11,7 @@ from deepfill_tf.losses.adversarial import (
     slope_penalty,
     wgan_loss,
 )
+from deepfill_tf.losses.perceptual import PartialConvLoss  # noqa: F401
 from deepfill_tf.losses.reconstruction import (
     discounted_l1,
     spatial_discounting_mask,
