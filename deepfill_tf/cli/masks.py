@@ -27,11 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="box (v1), free_form brush strokes, or both OR-ed together (v2 training; default)",
     )
     parser.add_argument(
-        "--size", type=int, nargs=2, metavar=("H", "W"), default=[256, 256], help="mask size"
+        "--size",
+        type=int,
+        nargs="+",
+        metavar="S",
+        default=[256, 256],
+        help="mask size: H W, or S for a square (--suite needs one S)",
     )
     parser.add_argument("--count", type=int, default=1, help="number of masks (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--output-dir", required=True, help="folder for the PNGs (created)")
+    parser.add_argument("--output-dir", help="folder for the PNGs (created)")
     parser.add_argument(
         "--box-size",
         type=int,
@@ -55,6 +60,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[0, 0],
         help="vertical_margin and horizontal_margin of the box (default 0 0)",
     )
+
+    # Evaluation mask suites (deepfill_tf.evaluation.suites; docs/evaluation.md).
+    parser.add_argument(
+        "--suite",
+        choices=["box", "center", "freeform", "irregular", "thin", "medium", "thick"],
+        help="write a fixed evaluation suite with manifest.json (--count: masks, or per "
+        "bucket and border class for irregular)",
+    )
+    parser.add_argument(
+        "--from-dir",
+        metavar="DIR",
+        help="bucket a folder of NVIDIA Irregular Mask Dataset files (0 = hole) into an "
+        "irregular suite",
+    )
+    parser.add_argument("--output", help="folder of the suite (with --suite / --from-dir)")
 
 
 def _box_params(args, height: int, width: int):
@@ -83,7 +103,41 @@ def _write_atomic(path: str, data: bytes, mode: int) -> None:
         raise
 
 
+def _run_suite(args) -> int:
+    """``--suite NAME`` / ``--from-dir DIR``: a checksummed evaluation suite in ``--output``."""
+    from deepfill_tf.evaluation.suites import from_dir, generate_suite, write_suite
+
+    if len(args.size) != 1:
+        raise InputError(f"--suite and --from-dir take one --size S (square), got {args.size}")
+    if args.suite and args.from_dir:
+        raise InputError("give --suite or --from-dir, not both")
+    out = args.output or args.output_dir
+    if not out:
+        raise InputError("--output DIR is required with --suite / --from-dir")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InputError(f"--output {out} exists and is not a folder")
+    size = args.size[0]
+    if args.from_dir:
+        suite = from_dir(args.from_dir, size)
+    else:
+        suite = generate_suite(args.suite, size, args.count, args.seed)
+    manifest = write_suite(suite, out)
+    print(
+        f"wrote {len(suite.entries)} {suite.name} masks of {size}x{size} and {manifest} "
+        f"(set SHA-256 {suite.set_sha256[:12]})"
+    )
+    return 0
+
+
 def run(args) -> int:
+    if args.suite or args.from_dir:
+        return _run_suite(args)
+    if not args.output_dir:
+        raise InputError("--output-dir is required")
+    if len(args.size) == 1:
+        args.size = [args.size[0], args.size[0]]
+    if len(args.size) != 2:
+        raise InputError(f"--size takes H W or one S, got {args.size}")
     height, width = args.size
     if height < 1 or width < 1:
         raise InputError(f"--size must be positive, got {height} {width}")
