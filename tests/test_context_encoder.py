@@ -85,3 +85,20 @@ def test_discriminator():
     assert tuple(d(x, training=False).shape) == (3, 1)
     with pytest.raises(ValueError, match="64, 64, 3"):
         d(np.zeros((1, 128, 128, 3), np.float32))
+
+
+def test_random_region_variant(tmp_path):
+    from deepfill_tf.testing import torch7 as w
+
+    gen = ContextEncoderGenerator(nef=4, ngf=4, bottleneck=8, region="random")
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    assert tuple(gen(x).shape) == (1, 128, 128, 3)
+    assert len(gen.torch7_slots()) == 34
+    w.randomize_weights(gen, seed=6)
+    path = tmp_path / "random.t7"
+    w.write_t7(path, w.context_encoder_to_t7(gen))
+    loaded = load_context_encoder_t7(path)
+    assert loaded.region == "random"
+    np.testing.assert_allclose(gen(x), loaded(x), atol=1e-5)
+    d = ContextEncoderDiscriminator(ndf=4, input_size=128)
+    assert tuple(d(x).shape) == (1, 1) and len(d.convs) == 5

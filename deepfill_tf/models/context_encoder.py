@@ -48,10 +48,14 @@ class ContextEncoderGenerator(keras.Model):
     Args:
       nef, ngf: encoder / decoder base widths (64 released). bottleneck: 4000 in the README's
         training command (100 is ``train.lua``'s default). channels: 3.
+      region: ``"centre"`` (``train.lua``, the released models: the 64x64 centre is
+        predicted) or ``"random"`` (``train_random.lua``, the paper's random-region variant:
+        one more full convolution (ngf) + BN + ReLU, the whole 128x128 image is predicted).
 
-    Input: (B, 128, 128, channels), RGB in [-1, 1] with the centre filled
+    Input: (B, 128, 128, channels), RGB in [-1, 1] with the region filled
       (``fill_centre``). Output: (B, 64, 64, channels) in [-1, 1] (tanh), the predicted centre
-      plus ``overlap`` pixels of border on every side when the model was trained with one.
+      plus ``overlap`` pixels of border on every side when the model was trained with one;
+      (B, 128, 128, channels) for ``region="random"``.
     """
 
     def __init__(
@@ -60,10 +64,15 @@ class ContextEncoderGenerator(keras.Model):
         ngf: int = 64,
         bottleneck: int = 4000,
         channels: int = 3,
+        region: str = "centre",
         name: str = "context_encoder",
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
+        if region not in ("centre", "random"):
+            raise ValueError(f"region must be 'centre' or 'random', got {region!r}")
+        self.region = region
+        decoder_mults = DECODER_MULTS + ((1,) if region == "random" else ())
         self.nef, self.ngf, self.bottleneck, self.channels = (
             int(nef),
             int(ngf),
@@ -82,17 +91,17 @@ class ContextEncoderGenerator(keras.Model):
         self.bottleneck_norm = torch_batch_norm("bottleneck_bn", dtype)
         self.dec_convs = [
             TorchConv2D(
-                DECODER_MULTS[0] * self.ngf, 4, transposed=True, name="dec_conv1", dtype=dtype
+                decoder_mults[0] * self.ngf, 4, transposed=True, name="dec_conv1", dtype=dtype
             )
         ]
         self.dec_convs += [
             TorchConv2D(
                 m * self.ngf, 4, strides=2, pad=1, transposed=True, name=f"dec_conv{i}", dtype=dtype
             )
-            for i, m in enumerate(DECODER_MULTS[1:], start=2)
+            for i, m in enumerate(decoder_mults[1:], start=2)
         ]
         self.dec_norms = [
-            torch_batch_norm(f"dec_bn{i}", dtype) for i in range(1, len(DECODER_MULTS) + 1)
+            torch_batch_norm(f"dec_bn{i}", dtype) for i in range(1, len(decoder_mults) + 1)
         ]
         self.dec_output = TorchConv2D(
             self.channels, 4, strides=2, pad=1, transposed=True, name="dec_output", dtype=dtype
@@ -139,7 +148,8 @@ class ContextEncoderGenerator(keras.Model):
         return ops.tanh(self.dec_output(x))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], OUTPUT_SIZE, OUTPUT_SIZE, self.channels)
+        size = INPUT_SIZE if self.region == "random" else OUTPUT_SIZE
+        return (input_shape[0], size, size, self.channels)
 
     def torch7_slots(self) -> list[TorchLayerSlot]:
         """The 31 leaves of the released ``netG`` (encoder ``netE`` nested as module 1)."""
@@ -163,6 +173,7 @@ class ContextEncoderGenerator(keras.Model):
             "ngf": self.ngf,
             "bottleneck": self.bottleneck,
             "channels": self.channels,
+            "region": self.region,
         }
 
 
@@ -231,6 +242,8 @@ def load_context_encoder_t7(path) -> ContextEncoderGenerator:
         ngf=convs[-1].in_channels,
         bottleneck=convs[len(ENCODER_MULTS)].out_channels,
         channels=convs[0].in_channels,
+        # train_random.lua's generator has one more full convolution (128x128 output).
+        region="random" if sum(c.transposed for c in convs) > len(DECODER_MULTS) + 1 else "centre",
     )
     model.build((None, INPUT_SIZE, INPUT_SIZE, model.channels))
     assign_torch7(specs, model.torch7_slots(), path)
@@ -243,30 +256,41 @@ class ContextEncoderDiscriminator(keras.Model):
 
     conv 4x4/2 (ndf) + LeakyReLU 0.2; three conv 4x4/2 (2ndf, 4ndf, 8ndf) + BN + LeakyReLU;
     conv 4x4 VALID to 1 (4x4 -> 1x1). The original ends with a sigmoid; this returns the logit
-    (the binary cross-entropy of training applies the sigmoid).
+    (the binary cross-entropy of training applies the sigmoid). ``input_size=128``
+    (``train_random.lua``) adds a conv 4x4/2 (ndf) + BN + LeakyReLU after the first.
 
-    Input: (B, 64, 64, 3) in [-1, 1]. Output: (B, 1) logits.
+    Input: (B, input_size, input_size, 3) in [-1, 1]. Output: (B, 1) logits.
     """
 
-    def __init__(self, ndf: int = 64, name: str = "context_encoder_discriminator", **kwargs):
+    def __init__(
+        self,
+        ndf: int = 64,
+        input_size: int = OUTPUT_SIZE,
+        name: str = "context_encoder_discriminator",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
-        self.ndf = int(ndf)
+        self.ndf, self.input_size = int(ndf), int(input_size)
+        if self.input_size not in (OUTPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f"input_size must be 64 or 128, got {input_size}")
+        mults = (1, 1, 2, 4, 8) if self.input_size == INPUT_SIZE else (1, 2, 4, 8)
         dtype = self.dtype_policy
         self.convs = [
             TorchConv2D(m * self.ndf, 4, strides=2, pad=1, name=f"conv{i}", dtype=dtype)
-            for i, m in enumerate((1, 2, 4, 8), start=1)
+            for i, m in enumerate(mults, start=1)
         ]
-        self.norms = [torch_batch_norm(f"bn{i}", dtype) for i in range(2, 5)]
-        self.out_conv = TorchConv2D(1, 4, name="conv5", dtype=dtype)
+        self.norms = [torch_batch_norm(f"bn{i}", dtype) for i in range(2, len(mults) + 1)]
+        self.out_conv = TorchConv2D(1, 4, name=f"conv{len(mults) + 1}", dtype=dtype)
 
     @classmethod
     def tiny(cls, **kwargs) -> ContextEncoderDiscriminator:
         return cls(ndf=8, **kwargs)
 
     def call(self, inputs, training=None):
-        if tuple(inputs.shape[1:3]) != (OUTPUT_SIZE, OUTPUT_SIZE):
+        n = self.input_size
+        if tuple(inputs.shape[1:3]) != (n, n):
             raise ValueError(
-                f"the discriminator takes (B, 64, 64, 3) centres, got {tuple(inputs.shape)}"
+                f"the discriminator takes (B, {n}, {n}, 3) images, got {tuple(inputs.shape)}"
             )
         x = ops.leaky_relu(self.convs[0](inputs), LEAKY_SLOPE)
         for conv, norm in zip(self.convs[1:], self.norms, strict=True):
@@ -274,4 +298,4 @@ class ContextEncoderDiscriminator(keras.Model):
         return ops.reshape(self.out_conv(x), (-1, 1))
 
     def get_config(self):
-        return {**super().get_config(), "ndf": self.ndf}
+        return {**super().get_config(), "ndf": self.ndf, "input_size": self.input_size}
