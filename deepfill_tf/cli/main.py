@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "train": "train DeepFill v1/v2 from a YAML config (ours or the original inpaint.yml)",
     "convert": "convert checkpoints between our training runs and the original TF1 layout",
     "export": "export a SavedModel that TF Serving runs as it is",
+    "ui": "serve a local web page to paint a hole (or a sketch) and inpaint it",
 }
 
 
