@@ -20,9 +20,10 @@ setup(
         "tensorboard",
         "opencv-python-headless",  # GLCIC --postprocess (fast marching + Poisson blending)
         "flask>=3", "waitress>=3",  # deepfill-tf ui: the web page and its REST API
+        "scipy", "matplotlib",  # deepfill-tf evaluate: SSIM filter, FID sqrtm, report plots
     ],
     extras_require={
-        "test": ["pytest", "ruff", "selenium"],
+        "test": ["pytest", "ruff", "selenium", "scikit-image"],
         "datasets": ["tensorflow-datasets"],
         "onnx": ["tf2onnx", "onnxruntime"],  # deepfill-tf export --format onnx
         "vgg-convert": ["torch"],  # python -m deepfill_tf.convert.torchvision_vgg (one-off)
