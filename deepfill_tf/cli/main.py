@@ -20,9 +20,10 @@ SUBCOMMANDS = {
     "inpaint": "fill the holes of images with a trained model",
     "demo": "run the bundled demo end to end (what `make demo` runs)",
     "masks": "write a reproducible set of training masks as PNG files",
-    "train": "train DeepFill v1/v2 from a YAML config (ours or the original inpaint.yml)",
+    "train": "train a model family from a YAML config (ours or the original inpaint.yml)",
     "convert": "convert checkpoints between our training runs and the original TF1 layout",
     "export": "export a SavedModel that TF Serving runs as it is",
+    "evaluate": "score models and baselines on fixed mask suites: metrics, tables, plots",
     "ui": "serve a local web page to paint a hole (or a sketch) and inpaint it",
 }
 
