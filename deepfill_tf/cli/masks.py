@@ -2,11 +2,21 @@
 
   deepfill-tf masks --kind both --size 256 256 --count 1000 --seed 0 --output-dir masks/
 
+  deepfill-tf masks --kind irregular --hole-ratio 0.1 0.5 --count 1000 --output-dir masks/
+  deepfill-tf masks --kind irregular --mask-source nvidia_irregular_masks/ --size 256 256 \
+      --count 1000 --output-dir masks/
+
 Writes ``mask_00000.png``, ``mask_00001.png``, ... : single-channel 8-bit PNGs, 255 = hole,
 0 = valid (what ``deepfill-tf inpaint --mask`` reads). Masks come from the NumPy/PIL
-generators of ``deepfill_tf.masks`` driven by one ``np.random.RandomState(seed)``, so the same
-arguments give byte-identical files, and the first N masks of a longer run equal those of a
-shorter one. Each file is written under a temporary name and renamed into place.
+generators of ``deepfill_tf.masks`` driven by one ``np.random.RandomState(seed)`` (irregular
+masks: mask i from ``np.random.default_rng([seed, i])``), so the same arguments give
+byte-identical files, and the first N masks of a longer run equal those of a shorter one.
+Each file is written under a temporary name and renamed into place.
+
+``--kind irregular`` draws partial-convolution style masks (strokes and blobs, hole ratio in
+``--hole-ratio``); with ``--mask-source DIR`` it samples the mask images of DIR instead (e.g.
+NVIDIA's Irregular Mask Dataset, black = hole, see ``--holes-are``) with random dilation,
+rotation and cropping to ``--size``, written in our convention (white = hole).
 """
 
 from __future__ import annotations
@@ -22,9 +32,10 @@ from deepfill_tf.errors import InputError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kind",
-        choices=["box", "free_form", "both"],
+        choices=["box", "free_form", "both", "irregular"],
         default="both",
-        help="box (v1), free_form brush strokes, or both OR-ed together (v2 training; default)",
+        help="box (v1), free_form brush strokes, or both OR-ed together (v2 training; default);"
+        " irregular: partial-convolution masks (generated, or from --mask-source)",
     )
     parser.add_argument(
         "--size",
@@ -59,6 +70,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("V", "H"),
         default=[0, 0],
         help="vertical_margin and horizontal_margin of the box (default 0 0)",
+    )
+    irregular = parser.add_argument_group("irregular masks (--kind irregular)")
+    irregular.add_argument(
+        "--hole-ratio",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=[0.05, 0.5],
+        help="generated masks: hole fraction drawn from [LO, HI] (default 0.05 0.5)",
+    )
+    irregular.add_argument(
+        "--border-margin",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="generated masks: keep PX pixels along the border free of holes (default 0)",
+    )
+    irregular.add_argument(
+        "--mask-source",
+        metavar="DIR",
+        help="sample (and augment) the mask images of DIR instead of generating masks",
+    )
+    irregular.add_argument(
+        "--holes-are",
+        choices=["black", "white"],
+        default="black",
+        help="hole colour in the --mask-source files (default black: NVIDIA's dataset)",
+    )
+    irregular.add_argument(
+        "--dilation",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=[1, 9],
+        help="--mask-source: random dilation kernel, odd sizes MIN..MAX (default 1 9; 1 = none)",
+    )
+    irregular.add_argument(
+        "--no-rotate",
+        action="store_true",
+        help="--mask-source: no random rotation",
     )
 
     # Evaluation mask suites (deepfill_tf.evaluation.suites; docs/evaluation.md).
@@ -146,12 +197,29 @@ def run(args) -> int:
     out_dir = args.output_dir
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise InputError(f"--output-dir {out_dir} exists and is not a folder")
-    box = _box_params(args, height, width)
+    if args.kind != "irregular":
+        if args.mask_source:
+            raise InputError("--mask-source needs --kind irregular")
+        box = _box_params(args, height, width)
 
     import numpy as np
     from PIL import Image
 
     from deepfill_tf.masks import random_mask
+    from deepfill_tf.masks.irregular import IrregularMaskFolder, IrregularParams, irregular_mask
+
+    if args.kind == "irregular":
+        if args.mask_source:
+            source = IrregularMaskFolder(
+                args.mask_source,
+                (height, width),
+                holes_are=args.holes_are,
+                dilation=tuple(args.dilation),
+                rotate=not args.no_rotate,
+            )
+        else:
+            params = IrregularParams(hole_ratio=tuple(args.hole_ratio), margin=args.border_margin)
+            params.check()  # ConfigError before any file is written
 
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -162,7 +230,13 @@ def run(args) -> int:
     rng = np.random.RandomState(args.seed % 2**32)
     digits = max(5, len(str(args.count - 1)))
     for i in range(args.count):
-        mask = random_mask(args.kind, (height, width), rng=rng, box=box)  # ConfigError if no fit
+        if args.kind != "irregular":
+            # ConfigError if the box does not fit.
+            mask = random_mask(args.kind, (height, width), rng=rng, box=box)
+        elif args.mask_source:
+            mask = source.sample([args.seed % 2**63, i])
+        else:
+            mask = irregular_mask((height, width), [args.seed % 2**63, i], params)
         pixels = (mask[0, :, :, 0] > 0.5).astype(np.uint8) * 255
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG")
@@ -172,5 +246,6 @@ def run(args) -> int:
             )
         except OSError as e:
             raise InputError(f"--output-dir {out_dir}: cannot write ({e.strerror})") from None
-    print(f"wrote {args.count} {args.kind} masks of {height}x{width} to {out_dir}")
+    what = f"{args.kind} masks" + (f" from {args.mask_source}" if args.mask_source else "")
+    print(f"wrote {args.count} {what} of {height}x{width} to {out_dir}")
     return 0

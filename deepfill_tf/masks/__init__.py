@@ -29,11 +29,21 @@ from deepfill_tf.masks.free_form import (
     sample_brush_strokes,
     sample_brush_strokes_tf,
 )
+from deepfill_tf.masks.irregular import (
+    IrregularMaskFolder,
+    IrregularParams,
+    hole_ratio,
+    irregular_mask,
+    irregular_mask_dataset,
+    ratio_bucket,
+)
 
 __all__ = [
     "MASK_KINDS",
     "BoxParams",
     "BrushParams",
+    "IrregularMaskFolder",
+    "IrregularParams",
     "Stroke",
     "as_random_state",
     "bbox_to_mask",
@@ -41,6 +51,9 @@ __all__ = [
     "brush_stroke_mask",
     "brush_stroke_mask_tf",
     "draw_brush_strokes",
+    "hole_ratio",
+    "irregular_mask",
+    "irregular_mask_dataset",
     "mask_dataset",
     "random_bbox",
     "random_bbox_tf",
@@ -48,6 +61,7 @@ __all__ = [
     "random_box_mask_tf",
     "random_mask",
     "random_mask_tf",
+    "ratio_bucket",
     "rasterize_brush_strokes_tf",
     "sample_brush_strokes",
     "sample_brush_strokes_tf",
