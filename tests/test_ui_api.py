@@ -5,9 +5,13 @@ full, a failing model, a client that disconnects) and that the server keeps serv
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -284,3 +288,109 @@ def test_a_real_server_survives_clients_that_disconnect():
     finally:
         release.set()
         server.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny DeepFill v2 in the original TF1 layout, with random non-trivial weights."""
+    from deepfill_tf.convert import tf1_variable_table, write_tf1_checkpoint
+    from deepfill_tf.models.deepfill_generator import DeepFillV2Generator
+
+    model = DeepFillV2Generator.tiny().build_for(64, 64)
+    rng = np.random.default_rng(5)
+    for v in model.weights:
+        v.assign(rng.normal(0, 0.2, v.shape).astype("float32"))
+    directory = tmp_path_factory.mktemp("tiny_v2")
+    table = {k: v.numpy() for k, v in tf1_variable_table(model).items()}
+    write_tf1_checkpoint(table, str(directory))
+    return str(directory)
+
+
+def test_same_pixels_as_deepfill_tf_inpaint(tmp_path, tiny_checkpoint):
+    """JPEG photo of a size that is no multiple of 8, gray mask file: the API's PNG and the
+    CLI's output file are identical."""
+    from deepfill_tf.cli.main import main
+    from deepfill_tf.ui.models import load_models
+
+    Image.fromarray(photo(70, 50, seed=4)).save(tmp_path / "in.jpg", quality=90)
+    Image.fromarray(mask_array(70, 50, (15, 8, 50, 30))).save(tmp_path / "mask.png")
+    out = tmp_path / "cli.png"
+    args = ["--checkpoint", tiny_checkpoint, "--image", tmp_path / "in.jpg"]
+    assert (
+        main(
+            ["inpaint", *map(str, args), "--mask", str(tmp_path / "mask.png"), "--output", str(out)]
+        )
+        == 0
+    )
+    cli = np.asarray(Image.open(out))
+
+    models = load_models([tiny_checkpoint], log=lambda _: None)
+    assert models[0].family == "deepfill_v2" and models[0].extras == ()
+    client = create_app(models).test_client()
+    response = post(
+        client, (tmp_path / "in.jpg").read_bytes(), (tmp_path / "mask.png").read_bytes()
+    )
+    assert response.status_code == 200, response.get_json()
+    api = np.asarray(Image.open(io.BytesIO(response.data)))
+    np.testing.assert_array_equal(api, cli)
+    assert (api != np.asarray(Image.open(tmp_path / "in.jpg"))).any()  # the hole was filled
+    # Image too small for the model: 422 naming the size; the model still serves afterwards.
+    small = post(client, png(photo(4, 4)), png(mask_array(4, 4, (1, 1, 3, 3))))
+    assert small.status_code == 422 and "image is 4x4" in small.get_json()["error"]
+    assert (
+        post(
+            client, (tmp_path / "in.jpg").read_bytes(), (tmp_path / "mask.png").read_bytes()
+        ).status_code
+        == 200
+    )
+
+
+def test_cli_serves_the_page_and_prints_the_url(tiny_checkpoint):
+    """`deepfill-tf ui --port 0` prints its URL, serves the page and the API, stops on SIGINT."""
+    command = [sys.executable, "-m", "deepfill_tf.cli.main", "ui", "--checkpoint", tiny_checkpoint]
+    process = subprocess.Popen(
+        [*command, "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "serving http://" in line:
+                break
+        match = re.search(r"serving (http://127\.0\.0\.1:\d+/)", "".join(lines))
+        assert match, ("".join(lines), process.poll())
+        url = match.group(1)
+        assert re.search(r"loaded tiny_v2\d*: DeepFill v2", "".join(lines))
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert b"deepfill-tf ui" in r.read()
+        with urllib.request.urlopen(url + "api/v1/models", timeout=10) as r:
+            assert json.load(r)["models"][0]["family"] == "deepfill_v2"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, stderr
+    assert "stopped" in stdout and "warning" not in stderr
+
+
+def test_cli_refuses_a_port_in_use_in_one_line(tiny_checkpoint, capsys):
+    from deepfill_tf.cli.main import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["ui", "--checkpoint", tiny_checkpoint, "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err

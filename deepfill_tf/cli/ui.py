@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 
 from deepfill_tf.errors import InputError
@@ -44,6 +45,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _listen_error(host: str, port: int, error: OSError) -> InputError:
+    return InputError(
+        f"cannot listen on {host}:{port} ({error.strerror or error}); pick another --port"
+    )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail at once, not after loading the models, when the address cannot be bound."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+            probe.bind(address)
+    except OSError as e:
+        raise _listen_error(host, port, e) from None
+
+
 def run(args) -> int:
     from deepfill_tf.ui.models import load_models, warm_up
     from deepfill_tf.ui.server import create_app, is_loopback, make_server, server_url
@@ -52,6 +71,7 @@ def run(args) -> int:
         raise InputError("--max-upload-mb and --max-pixels must be > 0, --queue-size >= 0")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: not a port number (0-65535)")
+    _check_port(args.host, args.port)  # before the (slow) model loading
     models = load_models(args.checkpoint, queue_size=args.queue_size)
     for model in models:
         warm_up(model)
@@ -66,9 +86,7 @@ def run(args) -> int:
             app, args.host, args.port, threads=threads, max_body=max_upload + 256 * 1024
         )
     except OSError as e:
-        raise InputError(
-            f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); pick another --port"
-        ) from None
+        raise _listen_error(args.host, args.port, e) from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("waitress").setLevel(logging.WARNING)
     if not loopback:
@@ -80,9 +98,10 @@ def run(args) -> int:
         )
     print(f"deepfill-tf ui: serving {server_url(server)} (Ctrl+C to stop)", flush=True)
     try:
-        server.run()
+        server.run()  # returns on Ctrl+C (waitress catches KeyboardInterrupt)
     except KeyboardInterrupt:
-        print("deepfill-tf ui: stopped", flush=True)
+        pass
     finally:
         server.close()
+    print("deepfill-tf ui: stopped", flush=True)
     return 0
