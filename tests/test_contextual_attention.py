@@ -10,7 +10,12 @@ import pytest
 import tensorflow as tf
 
 from deepfill_tf.layers import ContextualAttention
-from deepfill_tf.layers.contextual_attention import _make_colour_wheel, flow_to_colour
+from deepfill_tf.layers.contextual_attention import (
+    _chunk_rows,
+    _make_colour_wheel,
+    flow_to_colour,
+    single_pass_bytes,
+)
 from deepfill_tf.ops.resize import resize_nearest_align_corners
 from deepfill_tf.testing import run_layer_test
 
@@ -431,3 +436,166 @@ def test_saved_model_round_trip(tmp_path):
         want = module.layer(x, x, m)
         assert_close(got["y"], want[0], f"SavedModel output {batch, h, w}", 1e-6)
         assert_close(got["flow"], want[1], f"SavedModel flow {batch, h, w}", 1e-6)
+
+
+# ------------------------------------------------------- bounded memory: chunked attention
+TINY_BUDGET = 1e-6  # MB: below the 16-cell minimum chunk, so every call runs many chunks
+
+
+def _noise_floor(layer, f, m):
+    """What the single pass itself moves under float32 reassociation: the same sample as
+    batch element 0 of a batch of two (another matmul kernel)."""
+    one = _details(layer, f, f, m)
+    two = _details(layer, np.concatenate([f, f]), np.concatenate([f, f]), m)
+    return {k: float(np.abs(two[k][:1] - one[k]).max()) for k in ("output", "attention")}
+
+
+@pytest.mark.parametrize("version", ["deepfill_v1", "deepfill_v2"])
+def test_chunked_equals_single_pass_on_oracle_inputs(oracles, version):
+    """The oracle inputs in chunks of 16 foreground cells: indices and flow exact; attention
+    and output within float32 reassociation: 1e-5 of the tensor's range, or what the single
+    pass itself moves between batch sizes where that is more (v1's attention: logits of a few
+    hundred carry 3e-5 rounding); both still within the oracle tolerance."""
+    gen = oracles(version) / "gen"
+    ca_in, mask_s4 = np.load(gen / "ca_in.npy"), np.load(gen / "mask_s4.npy")
+    kwargs = {"flow_resize": "nearest" if version == "deepfill_v1" else "bilinear"}
+    single = ContextualAttention(max_attention_mb=None, **kwargs)
+    chunked = ContextualAttention(max_attention_mb=TINY_BUDGET, **kwargs)
+    want, got = _details(single, ca_in, ca_in, mask_s4), _details(chunked, ca_in, ca_in, mask_s4)
+    floor = _noise_floor(single, ca_in, mask_s4)
+    errors = {}
+    for key in KEYS:
+        if key in ("mask_s8", "mm", "argmax", "offsets", "flow"):
+            np.testing.assert_array_equal(got[key], want[key], err_msg=f"{version} {key}")
+            continue
+        scale = float(np.abs(want[key]).max())
+        tolerance = max(1e-5 * scale, floor[key])
+        errors[key] = assert_close(got[key], want[key], f"{version} {key}", tolerance)
+        name = "out" if key == "output" else key
+        assert_close(got[key], np.load(gen / f"ca_{name}.npy"), f"{key} vs oracle", ATOL_ORACLE)
+    print(f"{version} chunked vs single pass: {errors}; single pass batch-2 vs 1: {floor}")
+
+
+@pytest.mark.parametrize(
+    "shape, per_sample, kwargs",
+    [
+        ((2, 16, 12, 4), True, {}),
+        ((3, 10, 14, 3), True, {"flow_resize": "nearest"}),  # odd 1/8 grid (5 x 7)
+        ((1, 4, 16, 2), False, {}),  # one-row-high grid
+        ((1, 16, 2, 2), False, {}),  # one-column-wide grid
+        ((1, 40, 56, 3), False, {}),  # 20 x 28 grid: many tiles, tile edges inside the hole
+        ((2, 12, 10, 3), True, {"fuse": False}),
+        ((2, 24, 27, 2), True, {"rate": 3, "ksize": 5}),
+    ],
+)
+def test_chunked_matches_numpy_reference(shape, per_sample, kwargs):
+    rng = np.random.default_rng(sum(shape) + 1)
+    f = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal(shape).astype(np.float32)
+    noise = 0.0 if kwargs.get("ksize", 3) > 3 else 0.03
+    m = _box_mask(shape[0], shape[1], shape[2], seed=shape[2], per_sample=per_sample, noise=noise)
+    layer = ContextualAttention(max_attention_mb=TINY_BUDGET, **kwargs)
+    got = _details(layer, f, b, m)
+    want = reference(f, b, m, **kwargs)
+    for key in KEYS:
+        exact = key in ("mask_s8", "mm", "argmax", "offsets")
+        assert_close(got[key], want[key], key, 0.0 if exact else 2e-5, 0.0 if exact else 1e-5)
+
+
+def test_budget_picks_the_path_at_run_time_in_tf_function():
+    """Dynamic shapes: one trace holds both paths (tf.cond); small inputs take the single
+    pass, large ones the chunked loop, both equal to the reference. No Python-bound ops."""
+    budget = 0.5  # MB: the single pass fits up to ~100 cells
+    layer = ContextualAttention(max_attention_mb=budget)
+    spec = [tf.TensorSpec([None, None, None, 2])] * 2 + [tf.TensorSpec([None, None, None, 1])]
+    fn = tf.function(layer, input_signature=spec)
+    graph = fn.get_concrete_function().graph
+    types = {op.type for op in graph.get_operations()}
+    assert "If" in types or "StatelessIf" in types, "expected a run-time choice of path"
+    assert not types & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+    rng = np.random.default_rng(11)
+    for h, w in [(8, 12), (48, 40)]:
+        fits = bool(single_pass_bytes(1, h // 2, w // 2) <= budget * 2**20)
+        assert fits == (h == 8), "test setup: one size on each side of the budget"
+        f = rng.standard_normal((1, h, w, 2)).astype(np.float32)
+        m = _box_mask(1, h, w, seed=h, per_sample=False)
+        y, flow = fn(f, f, m)
+        want = reference(f, f, m)
+        assert_close(y, want["output"], f"output {h}x{w}", 2e-5, 1e-5)
+        assert_close(flow, want["flow"], f"flow {h}x{w}", 2e-5)
+
+
+def test_chunked_gradients_match_original_graph():
+    rng = np.random.default_rng(12)
+    shape = (1, 16, 20, 3)
+    f, b, weight = (tf.constant(rng.standard_normal(shape), tf.float32) for _ in range(3))
+    m = tf.constant(_box_mask(1, 16, 20, seed=5, per_sample=False))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([f, b])
+        ours = ContextualAttention(max_attention_mb=TINY_BUDGET)(f, b, m)[0]
+        orig = _original_graph(f, b, m)
+        loss_ours, loss_orig = tf.reduce_sum(ours * weight), tf.reduce_sum(orig * weight)
+    assert_close(ours, orig, "output vs the original's graph", 1e-5, 1e-5)
+    for name, x in (("f", f), ("b", b)):
+        got, want = tape.gradient(loss_ours, x), tape.gradient(loss_orig, x)
+        scale = float(tf.reduce_max(tf.abs(want)))
+        assert_close(got, want, f"d loss / d {name}", atol=1e-4 * max(scale, 1.0))
+
+
+def test_chunk_rows_follow_the_budget():
+    """More budget, bigger chunks; the estimated chunk footprint stays within the budget."""
+    hs, ws = 192, 256
+    n = hs * ws
+    sizes = []
+    for mb in (64, 256, 1024, 4096):
+        chunk = int(_chunk_rows(mb * 2.0**20, 1, hs, ws, n, n))
+        row_bytes = 4 * (n + 2 * ws + 2)
+        assert row_bytes * (8 * chunk + 12 * chunk**0.5 + 32) <= mb * 2**20
+        sizes.append(chunk)
+    assert sizes == sorted(sizes) and sizes[0] >= 16 and sizes[-1] > 50 * sizes[0] / 64
+    assert int(_chunk_rows(None, 1, hs, ws, n, 100)) == 100  # no budget: one chunk
+    assert int(_chunk_rows(1.0, 1, hs, ws, n, 1000)) == 16  # tiny budget: the minimum
+
+
+def test_foreground_margin_computes_only_cells_near_the_hole():
+    """Cells within the margin of the hole equal the full computation; the output pixels a
+    skipped cell's window touches are b; argmax of skipped cells is the cell itself."""
+    rng = np.random.default_rng(13)
+    f = rng.standard_normal((2, 48, 64, 3)).astype(np.float32)
+    m = np.zeros((1, 48, 64, 1), np.float32)
+    m[:, 20:28, 30:40] = 1.0  # 1/8 grid: rows 10..13, cols 15..19
+    full = _details(ContextualAttention(), f, f, m)
+    part = _details(ContextualAttention(foreground_margin=2), f, f, m)
+    cells = np.zeros((24, 32), bool)
+    cells[8:16, 13:22] = True  # the hole cells dilated by 2
+    assert_close(part["attention"][:, cells], full["attention"][:, cells], "attention", 2e-5)
+    np.testing.assert_array_equal(part["argmax"][:, cells], full["argmax"][:, cells])
+    own = np.arange(24 * 32).reshape(24, 32)
+    np.testing.assert_array_equal(
+        part["argmax"][:, ~cells], np.broadcast_to(own, (2, 24, 32))[:, ~cells]
+    )
+    inside = np.zeros((48, 64), bool)
+    inside[17:31, 27:43] = True  # pixels whose four windows are all computed cells
+    assert_close(part["output"][:, inside], full["output"][:, inside], "output", 2e-5)
+    outside = np.ones((48, 64), bool)
+    outside[15:33, 25:45] = False
+    np.testing.assert_array_equal(part["output"][:, outside], f[:, outside])
+
+
+def test_chunked_converts_to_tflite_at_dynamic_shapes():
+    """The chunked loop (While, Unique, scatters) converts with TFLite builtins only."""
+    from deepfill_tf.export.tflite import quiet_native_stderr
+
+    layer = ContextualAttention(max_attention_mb=TINY_BUDGET)
+    specs = [tf.TensorSpec([None, None, None, c], tf.float32) for c in (4, 1)]
+    fn = tf.function(lambda f, hole: {"y": layer(f, f, hole)[0]}, input_signature=specs)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], layer)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with quiet_native_stderr():
+        model = converter.convert()
+    runner = tf.lite.Interpreter(model_content=model).get_signature_runner()
+    rng = np.random.default_rng(14)
+    f = rng.standard_normal((1, 24, 32, 4)).astype(np.float32)
+    hole = _box_mask(1, 24, 32, seed=6, per_sample=False)
+    got = runner(f=f, hole=hole)["y"]
+    assert_close(got, fn(f, hole)["y"].numpy(), "TFLite vs TF (chunked)", 1e-4)

@@ -24,6 +24,19 @@ How the arithmetic is organised (same values as the original, other op order):
 * Softmax, argmax and the paste only use the rows of patches whose ``mm`` is 1 (the others
   have logit 0 and weight 0, so they enter the softmax denominator as ``n_masked * exp(-max)``).
 
+Bounded memory (``max_attention_mb``): the single pass above holds about six (L + 2 ws)^2
+float32 buffers, which grows with the square of the image area (10 GB per buffer at 2048 x
+1536). When that estimate exceeds the budget, the foreground cells are processed in chunks
+(``ContextualAttention._chunked``, a ``tf.while_loop``): a chunk of c cells (a square tile of
+the grid) computes the raw scores of the rows its fuse reads (its cells and their 8 fuse
+neighbours, found with ``tf.unique``; about c + 6 sqrt(c) rows) against every background
+patch laid out on the halo sequence, sums the 9 fuse terms as row gathers plus column
+shifts, recomputes the few joint columns exactly, and then runs the same softmax, argmax and
+paste per row. Memory is O(c x L), the chunk size follows from the budget; the results
+equal the single pass up to float32 reassociation (the tests compare them on the oracle
+inputs). The choice is made at trace time when the shapes are static, else by a ``tf.cond``.
+``foreground_margin`` restricts the work to the cells near the hole.
+
 The output ``y`` uses only ops with TFLite builtin kernels (at most 5-D, no int64 division, no
 new-axis slices of tensors with two unknown dimensions), fixed or dynamic shapes: keep it so
 (``tests/test_export.py`` converts the layer). The flow picture is float64 and has no TFLite
@@ -32,11 +45,17 @@ kernels; the TFLite export does not use it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from deepfill_tf.ops.resize import resize_bilinear_align_corners, resize_nearest_align_corners
+
+# Default memory budget of the score buffers (``max_attention_mb``): the single pass up to
+# about 512 x 512 images (batch 1), 256 x 256 training batches up to 16, chunks above.
+DEFAULT_MAX_ATTENTION_MB = 512.0
 
 # The original divides by (max radius + np.finfo(float).eps) in float64.
 _EPS64 = float(np.finfo(np.float64).eps)
@@ -286,6 +305,21 @@ def _fused_scores(fg, bg, hs, ws, opaque_one):
     return fused, rows_n, raw
 
 
+def _joint_cells(hs, ws):
+    """Cells (nb <= 10,) int32, unique, whose fused score reads a broken joint of the halo
+    sequence (``_halo_sequence``) when taken as shifts of it."""
+    n = hs * ws
+    # The joints sit at sequence offsets -ws, 1-ws, -1, 0, n-1, n, n+ws-2, n+ws-1 from cell 0,
+    # and a cell reads itself and +-ws.
+    bad = tf.clip_by_value(
+        tf.stack([0, 1, ws - 1, ws, n - ws - 1, n - ws, n - 2, n - 1, 1 - ws, n + ws - 2]),
+        0,
+        n - 1,
+    )
+    # Unique, or the scatters' gradients would count a duplicated cell twice.
+    return tf.unique(bad).y
+
+
 def _fix_joints(logits, raw, idx, hs, ws, is_pad):
     """Patch the rows/columns that read a broken joint of the halo layout, -inf padding rows.
 
@@ -300,15 +334,7 @@ def _fix_joints(logits, raw, idx, hs, ws, is_pad):
     n = hs * ws
     batch = tf.shape(raw)[0]
     width = tf.shape(logits)[2]
-    # Cells whose fused score reads a broken joint: the joints sit at sequence offsets
-    # -ws, 1-ws, -1, 0, n-1, n, n+ws-2, n+ws-1 from cell 0, and a cell reads itself and +-ws.
-    bad = tf.clip_by_value(
-        tf.stack([0, 1, ws - 1, ws, n - ws - 1, n - ws, n - 2, n - 1, 1 - ws, n + ws - 2]),
-        0,
-        n - 1,
-    )
-    # Unique, or the scatters' gradients would count a duplicated cell twice.
-    bad = tf.unique(bad).y
+    bad = _joint_cells(hs, ws)
     nb = tf.size(bad)
 
     def pos(cells):  # raw row/column of a cell, invalid -> 0 (a zero row/column)
@@ -350,6 +376,103 @@ def _fix_joints(logits, raw, idx, hs, ws, is_pad):
     return tf.tensor_scatter_nd_update(logits, at, col_fix)
 
 
+# ------------------------------------------------------------------- softmax, paste, chunks
+class _Common(NamedTuple):
+    """What both score paths share (see ``ContextualAttention._attend``)."""
+
+    fg: tf.Tensor  # (B, L, D) foreground patches
+    bg: tf.Tensor  # (B, L, D) background kernels, normalised and times softmax_scale
+    idx: tf.Tensor  # (B, K) background patch of each kept slot (valid first)
+    is_pad: tf.Tensor  # (B, K) slots that are only padding (masked patches)
+    count: tf.Tensor  # (B,) valid patches
+    n_masked: tf.Tensor  # (B,) float32 masked patches
+    patches: tf.Tensor  # (B, K, 4r^2 C) paste patches of the kept slots
+    hs: tf.Tensor
+    ws: tf.Tensor
+    kk: tf.Tensor  # K
+
+
+def _softmax_paste(c: _Common, logits, details: bool, rows=None):
+    """Steps 7-9 for some foreground cells: logits (B, P, K) (padding slots -inf) ->
+    cols (B, P', 4r^2 C) (the weighted paste patches, /4), argmax cell (B, P'), attention
+    (B, P', K) or None; P' = ``rows`` first rows (all when None)."""
+    # Softmax over ALL L patches where masked ones have logit 0 and weight 0.
+    # (The patches are the last axis: TF reduces that axis much faster.)
+    best = tf.reduce_max(logits, axis=-1, keepdims=True)  # (B, P, 1)
+    has_masked = (c.n_masked > 0)[:, None, None]
+    top = tf.stop_gradient(tf.where(has_masked, tf.maximum(best, 0.0), best))
+    weights = tf.exp(logits - top)  # (B, P, K) unnormalised attention of valid patches
+    masked_term = c.n_masked[:, None, None] * tf.exp(-tf.maximum(top, 0.0))
+    denom = tf.reduce_sum(weights, axis=-1, keepdims=True) + masked_term  # (B, P, 1)
+
+    # Step 8: argmax over the patches (first maximum, like tf.argmax on the original's A).
+    arg = tf.argmax(logits, axis=-1, output_type=tf.int32)[:, :rows]  # (B, P') slot in idx
+    cell = tf.gather(c.idx, arg, batch_dims=1)
+    # The original's A is all zero when every patch is masked (or underflows): argmax 0.
+    nonzero = tf.exp(best - top)[:, :rows, 0] / denom[:, :rows, 0] > 0.0
+    cell = tf.where(nonzero & (c.count[:, None] > 0), cell, 0)
+
+    # Step 9: paste with the valid patches only.
+    cols = _matmul(weights, c.patches, rows=rows)  # (B, P', 4r^2 C)
+    # Quirk: the original divides the transposed conv by 4 (each pixel gets 4 windows).
+    cols = cols / (denom[:, :rows] * 4.0)
+    attention = (weights / denom)[:, :rows] if details else None
+    return cols, cell, attention
+
+
+def single_pass_bytes(batch, hs, ws):
+    """Estimated peak bytes of the single-pass attention (float32 tensor): about six
+    (L + 2 ws)^2 float32 buffers per sample (scores on the halo layout, fused, kept rows,
+    transposed, weights)."""
+    side = tf.cast(hs * ws + 2 * ws + 20, tf.float32)
+    return 24.0 * tf.cast(batch, tf.float32) * side * side
+
+
+def _chunk_rows(budget, batch, hs, ws, kk, n_cells):
+    """Foreground cells per chunk (int32 tensor in [1, max(n_cells, 1)]) for a byte budget.
+
+    A chunk of c cells (a square tile) reads u ~ c + 6 sqrt(c) + 16 score rows of
+    W = L + 2 ws + 2 columns; it holds the raw scores (u x W), one fuse term (c x W, then
+    c x L), the running sum, the kept columns and the softmax weights (c x L at most, each):
+    about 4 B W (8 c + 12 sqrt(c) + 32) bytes with some room.
+    At least 16 cells, so that a tiny budget still makes progress.
+    """
+    n_all = tf.maximum(n_cells, 1)
+    if budget is None:
+        return n_all
+    per_row = 4.0 * tf.cast(batch, tf.float32) * tf.cast(hs * ws + 2 * ws + 2, tf.float32)
+    room = budget / per_row  # 8 c + 12 s + 32 <= room, s = sqrt(c)
+    s = (-12.0 + tf.sqrt(tf.maximum(144.0 - 32.0 * (32.0 - room), 0.0))) / 16.0
+    chunk = tf.cast(tf.floor(tf.maximum(s, 0.0) ** 2), tf.int32)
+    return tf.minimum(tf.maximum(chunk, 16), n_all)
+
+
+def _tile_order(cells, chunk, ws):
+    """cells (N,) int32 sorted by square tiles of about ``chunk`` cells (row-major inside)."""
+    t = tf.maximum(tf.cast(tf.floor(tf.sqrt(tf.cast(chunk, tf.float32))), tf.int32), 1)
+    y, x = cells // ws, cells % ws
+    per_row = (ws + t - 1) // t
+    key = ((y // t) * per_row + x // t) * (t * t) + (y % t) * t + x % t
+    return tf.gather(cells, tf.argsort(key))
+
+
+def _cells_near_hole(mask_s, margin: int, hs, ws):
+    """Cells (N,) int32, row-major, within ``margin`` cells (Chebyshev) of a hole cell of any
+    mask of the batch; mask_s (Bm, hs, ws, 1) at the matching resolution."""
+    hole = tf.reduce_max(mask_s, axis=0, keepdims=True)  # (1, hs, ws, 1)
+    if margin > 0:
+        hole = tf.nn.max_pool2d(hole, 2 * margin + 1, 1, "SAME")
+    return tf.cast(tf.where(tf.reshape(hole, [-1]) > 0.5)[:, 0], tf.int32)
+
+
+def _partly_skipped(cells, rate: int, hs, ws):
+    """(1, hs*rate, ws*rate, 1) bool: output pixels that a skipped cell's window covers."""
+    n = hs * ws
+    done = tf.scatter_nd(tf.expand_dims(cells, 1), tf.ones_like(cells, tf.float32), [n])
+    skipped = tf.tile(tf.reshape(1.0 - done, [1, hs, ws, 1]), [1, 1, 1, 4 * rate * rate])
+    return _overlap_add(skipped, rate, hs, ws, 1) > 0.0
+
+
 # ----------------------------------------------------------------------------------- layer
 @keras.saving.register_keras_serializable(package="deepfill_tf")
 class ContextualAttention(keras.layers.Layer):
@@ -372,6 +495,16 @@ class ContextualAttention(keras.layers.Layer):
       fuse: apply the fuse step.
       flow_resize: "bilinear" (DeepFill v2) or "nearest" (v1): the x``rate`` resize of the
         flow picture.
+      max_attention_mb: memory budget (MiB) of the score buffers. Inputs whose single pass
+        is estimated above it run in chunks of foreground cells (same results up to float32
+        reassociation, memory O(chunk x L), slower by about 2x). None: always one pass.
+      foreground_margin: None (default) computes every foreground cell, as the original.
+        An int computes only the cells within that many 1/``rate`` cells (Chebyshev) of a
+        hole cell of the mask (of any mask of the batch), in chunks; the output pixels that
+        a skipped cell's window touches are ``b``, skipped cells' argmax is the cell itself.
+        Exact wherever the model only reads the attention output near the hole (DeepFill's
+        decoder reads it within a few cells of each hole pixel); a hole that disappears in
+        the downscaled mask is not seen at all.
 
     Call arguments:
       f: (B, h, w, C) float foreground features (any range); h, w multiples of ``rate``
@@ -394,6 +527,8 @@ class ContextualAttention(keras.layers.Layer):
         softmax_scale: float = 10.0,
         fuse: bool = True,
         flow_resize: str = "bilinear",
+        max_attention_mb: float | None = DEFAULT_MAX_ATTENTION_MB,
+        foreground_margin: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -404,6 +539,8 @@ class ContextualAttention(keras.layers.Layer):
         self.softmax_scale = float(softmax_scale)
         self.fuse = bool(fuse)
         self.flow_resize = str(flow_resize)
+        self.max_attention_mb = None if max_attention_mb is None else float(max_attention_mb)
+        self.foreground_margin = None if foreground_margin is None else int(foreground_margin)
         if self.ksize < 1 or self.ksize % 2 == 0:
             raise ValueError(f"ksize must be a positive odd number, got {ksize}")
         if self.stride != 1:
@@ -414,6 +551,10 @@ class ContextualAttention(keras.layers.Layer):
             raise ValueError(f"only fuse_k=3 is implemented (DeepFill's setting), got {fuse_k}")
         if self.flow_resize not in ("bilinear", "nearest"):
             raise ValueError(f"flow_resize must be 'bilinear' or 'nearest', got {flow_resize!r}")
+        if self.max_attention_mb is not None and not self.max_attention_mb > 0:
+            raise ValueError(f"max_attention_mb must be > 0 or None, got {max_attention_mb}")
+        if self.foreground_margin is not None and self.foreground_margin < 0:
+            raise ValueError(f"foreground_margin must be >= 0 or None, got {foreground_margin}")
 
     def build(self, f_shape, b_shape=None, hole_mask_shape=None):
         # Argument names follow Keras 3's `<call arg>_shape` rule for multi-input builds.
@@ -458,6 +599,8 @@ class ContextualAttention(keras.layers.Layer):
             softmax_scale=self.softmax_scale,
             fuse=self.fuse,
             flow_resize=self.flow_resize,
+            max_attention_mb=self.max_attention_mb,
+            foreground_margin=self.foreground_margin,
         )
         return config
 
@@ -503,55 +646,45 @@ class ContextualAttention(keras.layers.Layer):
         idx = tf.broadcast_to(order[:, :kk], [batch, kk])  # (B, K) patch index per row
         count = tf.broadcast_to(count, [batch])
         n_masked = tf.cast(n - count, tf.float32)
-
-        # Steps 5-6: scores (transposed: rows = background patch, columns = foreground cell).
-        if self.fuse:
-            scores, row_base, raw = _fused_scores(fg, bg, hs, ws, kk)
-        else:
-            full = _matmul(bg, fg, transpose_b=True)  # (B, L_b, L_f)
-            scores, row_base = tf.reshape(full, [-1, n]), n
-        rows = tf.range(batch)[:, None] * row_base + idx
-        logits = tf.gather(scores, rows)  # (B, K, W >= L): only the valid patches' rows
-
         # Padding rows (k >= count: masked patches) must not count: logit -inf.
         is_pad = tf.range(kk)[None, :] >= count[:, None]  # (B, K)
-        if self.fuse:
-            logits = _fix_joints(logits, raw, idx, hs, ws, is_pad)  # (B, W, K)
+        patches = tf.gather(paste, idx, batch_dims=1)  # (B, K, 4r^2 C)
+        common = _Common(fg, bg, idx, is_pad, count, n_masked, patches, hs, ws, kk)
+
+        # Steps 5-9 per foreground cell: attention cols (B, L, 4r^2 C) ready for the paste,
+        # the argmax cell (B, L) and, for details, the attention (B, L, K).
+        if self.foreground_margin is not None:
+            # Only the cells near the hole: always the chunked path.
+            cells = _cells_near_hole(mask_s, self.foreground_margin, hs, ws)
+            cols, cell, attention = self._chunked(common, cells, details)
         else:
-            pad_rows = tf.where(is_pad)
-            logits = tf.tensor_scatter_nd_update(
-                logits, pad_rows, tf.fill(tf.stack([tf.shape(pad_rows)[0], n]), -np.inf)
-            )
-            logits = tf.transpose(logits, [0, 2, 1])  # (B, L, K)
+            budget = self._budget_bytes()
+            single = single_pass_bytes(batch, hs, ws)
+            fits = tf.constant(True) if budget is None else single <= budget
+            static = tf.get_static_value(fits)
+            if static is not None:
+                path = self._single_pass if bool(static) else self._chunked_all
+                cols, cell, attention = path(common, details)
+            else:
+                cols, cell, attention = tf.cond(
+                    fits,
+                    lambda: self._single_pass(common, details),
+                    lambda: self._chunked_all(common, details),
+                )
 
-        # Step 7: softmax over ALL L patches where masked ones have logit 0 and weight 0.
-        # (From here on the patches are the last axis: TF reduces that axis much faster.)
-        best = tf.reduce_max(logits, axis=-1, keepdims=True)  # (B, W, 1)
-        has_masked = (n_masked > 0)[:, None, None]
-        top = tf.stop_gradient(tf.where(has_masked, tf.maximum(best, 0.0), best))
-        weights = tf.exp(logits - top)  # (B, W, K) unnormalised attention of valid patches
-        masked_term = n_masked[:, None, None] * tf.exp(-tf.maximum(top, 0.0))
-        denom = tf.reduce_sum(weights, axis=-1, keepdims=True) + masked_term  # (B, W, 1)
-
-        # Step 8: argmax over the patches (first maximum, like tf.argmax on the original's A).
-        arg = tf.argmax(logits, axis=-1, output_type=tf.int32)[:, :n]  # (B, L) slot in idx
-        cell = tf.gather(idx, arg, batch_dims=1)
-        # The original's A is all zero when every patch is masked (or underflows): argmax 0.
-        nonzero = tf.exp(best - top)[:, :n, 0] / denom[:, :n, 0] > 0.0
-        cell = tf.where(nonzero & (count[:, None] > 0), cell, 0)
         cell = tf.reshape(cell, [batch, hs, ws])
         offsets = tf.stack(
             [cell // ws - tf.range(hs)[None, :, None], cell % ws - tf.range(ws)[None, None, :]],
             axis=-1,
         )
 
-        # Step 9: paste with the valid patches only.
-        patches = tf.gather(paste, idx, batch_dims=1)  # (B, K, 4r^2 C)
-        cols = _matmul(weights, patches, rows=n)  # (B, L, 4r^2 C)
-        # Quirk: the original divides the transposed conv by 4 (each pixel gets 4 windows).
-        cols = cols / (denom[:, :n] * 4.0)
+        # Step 9: the paste (transposed conv of the weighted patches).
         y = _overlap_add(cols, r, hs, ws, channels)
         y = tf.reshape(y, shape)
+        if self.foreground_margin is not None:
+            # Pixels with a window of a skipped cell are not the attention output: keep b there
+            # (the model only reads them far from the hole, see `foreground_margin`).
+            y = tf.where(_partly_skipped(cells, r, hs, ws), b, y)
         y.set_shape(f.shape)
 
         # Step 11: flow picture (graph ops, no gradient).
@@ -560,7 +693,6 @@ class ContextualAttention(keras.layers.Layer):
 
         result = {"output": tf.cast(y, out_dtype), "flow": flow}
         if details:
-            attention = (weights / denom)[:, :n]  # (B, L_f, K)
             attention = tf.concat([attention, tf.zeros_like(attention[:, :, :1])], axis=-1)
             slot = tf.cumsum(tf.cast(valid, tf.int32), axis=-1) - 1  # row of each patch
             slot = tf.broadcast_to(tf.where(valid, slot, kk), [batch, n])
@@ -573,3 +705,137 @@ class ContextualAttention(keras.layers.Layer):
                 offsets=offsets,
             )
         return result
+
+    def _budget_bytes(self):
+        if self.max_attention_mb is None:
+            return None
+        return float(self.max_attention_mb) * 2.0**20
+
+    def _single_pass(self, c: _Common, details: bool):
+        """All foreground cells at once (the fastest way while the L x L buffers fit)."""
+        n = c.hs * c.ws
+        batch = tf.shape(c.fg)[0]
+        # Steps 5-6: scores (transposed: rows = background patch, columns = foreground cell).
+        if self.fuse:
+            scores, row_base, raw = _fused_scores(c.fg, c.bg, c.hs, c.ws, c.kk)
+        else:
+            full = _matmul(c.bg, c.fg, transpose_b=True)  # (B, L_b, L_f)
+            scores, row_base = tf.reshape(full, [-1, n]), n
+        rows = tf.range(batch)[:, None] * row_base + c.idx
+        logits = tf.gather(scores, rows)  # (B, K, W >= L): only the valid patches' rows
+        if self.fuse:
+            logits = _fix_joints(logits, raw, c.idx, c.hs, c.ws, c.is_pad)  # (B, W, K)
+        else:
+            pad_rows = tf.where(c.is_pad)
+            logits = tf.tensor_scatter_nd_update(
+                logits, pad_rows, tf.fill(tf.stack([tf.shape(pad_rows)[0], n]), -np.inf)
+            )
+            logits = tf.transpose(logits, [0, 2, 1])  # (B, L, K)
+        cols, cell, attention = _softmax_paste(c, logits, details, rows=n)
+        if attention is None:
+            attention = tf.zeros([0, 0, 0])
+        return cols, cell, attention
+
+    def _chunked_all(self, c: _Common, details: bool):
+        return self._chunked(c, tf.range(c.hs * c.ws), details)
+
+    def _chunked(self, c: _Common, cells, details: bool):
+        """Foreground ``cells`` (N,) int32 in chunks of rows against all background patches.
+
+        The chunk size follows from ``max_attention_mb`` (``_chunk_rows``). Chunks are taken
+        in square tiles of the 1/rate grid, so that the rows a chunk's fuse reads (its cells
+        and their 8 fuse neighbours) are few more than the chunk itself.
+        Returns cols (B, L, 4r^2 C), cell (B, L) and attention (B, L, K) (empty unless
+        ``details``); skipped cells get zero cols and their own index as argmax.
+        """
+        hs, ws = c.hs, c.ws
+        n = hs * ws
+        batch = tf.shape(c.fg)[0]
+        n_cells = tf.size(cells)
+        chunk = _chunk_rows(self._budget_bytes(), batch, hs, ws, c.kk, n_cells)
+        cells = _tile_order(cells, chunk, ws)
+        fg_ext = tf.concat([c.fg, tf.zeros_like(c.fg[:, :1])], axis=1)  # row L = zeros
+        bg_ext = tf.concat([c.bg, tf.zeros_like(c.bg[:, :1])], axis=1)
+        # Background patches on the halo sequence (module docstring), one more zero at the end:
+        # a fuse term's column neighbour is then a shift by dc * ws + dr. Cell l at ws + 1 + l.
+        halo = tf.concat(
+            [[-1, -1], tf.range(n - ws, n - 1), tf.range(n), tf.range(1, ws), [-1, -1]], axis=0
+        )
+        bg_halo = tf.gather(bg_ext, tf.where(halo < 0, n, halo), axis=1)  # (B, L + 2 ws + 2, D)
+        fuse = self.fuse
+        # The 9 neighbour maps m = h_dr after g_dc in _fuse_neighbours' order (1 without fuse).
+        shifts = [dc * ws + dr for dc in (0, 1, -1) for dr in (0, 1, -1)] if fuse else [0]
+        # Columns where the shifts break (joints): exact from their true neighbours' columns,
+        # appended after the L shifted ones; `pick` (B, K) reads each kept patch's column.
+        pick = c.idx
+        if fuse:
+            bad = _joint_cells(hs, ws)
+            nb = tf.size(bad)
+            bad_cols = _fuse_neighbours(bad, hs, ws)  # (9, nb)
+            bad_cols = tf.reshape(tf.where(bad_cols < 0, 0, bad_cols + ws + 1), [-1])  # 0: zero
+            match = tf.equal(tf.expand_dims(c.idx, 2), bad[None, None, :])  # (B, K, nb)
+            slot = tf.argmax(tf.cast(match, tf.int32), axis=-1, output_type=tf.int32)
+            pick = tf.where(tf.reduce_any(match, -1), n + slot, c.idx)
+        n_chunks = (n_cells + chunk - 1) // chunk
+        depth = c.patches.shape[-1] if c.patches.shape[-1] is not None else tf.shape(c.patches)[2]
+
+        def body(i, cols_buf, cell_buf, att_buf):
+            start = i * chunk
+            size = tf.minimum(chunk, n_cells - start)
+            own = tf.slice(cells, tf.reshape(start, [1]), tf.reshape(size, [1]))  # (c,)
+            # Rows the fuse reads: S2[p, l] = sum_m S[m(p), m(l)] over the neighbour maps m.
+            maps = _fuse_neighbours(own, hs, ws) if fuse else own[None]  # (9, c), -1: zero
+            needed, where = tf.unique(tf.reshape(maps, [-1]))
+            where = tf.reshape(where, [len(shifts), -1])
+            rows = tf.gather(fg_ext, tf.where(needed < 0, n, needed), axis=1)  # (B, u, D)
+            raw = _matmul(rows, bg_halo, transpose_b=True)  # (B, u, L + 2 ws + 2)
+            fused = None
+            for m, shift in enumerate(shifts):
+                deps = [] if fused is None else [fused]  # one term alive at a time
+                with tf.control_dependencies(deps):
+                    term = tf.gather(raw, where[m], axis=1)  # (B, c, L + 2 ws + 2)
+                term = tf.slice(term, tf.stack([0, 0, ws + 1 + shift]), tf.stack([-1, -1, n]))
+                fused = term if fused is None else fused + term  # (B, c, L)
+            if fuse:
+                sub = tf.gather(raw, bad_cols, axis=2)  # (B, u, 9 nb)
+                sub = tf.reshape(sub, tf.stack([batch, -1, 9, nb]))
+                fix = tf.add_n([tf.gather(sub[:, :, m], where[m], axis=1) for m in range(9)])
+                fused = tf.concat([fused, fix], axis=2)  # (B, c, L + nb)
+            logits = tf.gather(fused, pick, axis=2, batch_dims=1)  # (B, c, K)
+            # expand_dims, not [:, None]: TFLite (see _fix_joints)
+            logits = tf.where(tf.expand_dims(c.is_pad, 1), -np.inf, logits)
+            cols, cell, attention = _softmax_paste(c, logits, details)
+            at = tf.expand_dims(tf.range(start, start + size), 1)
+            cols_buf = tf.tensor_scatter_nd_update(cols_buf, at, tf.transpose(cols, [1, 0, 2]))
+            cell_buf = tf.tensor_scatter_nd_update(cell_buf, at, tf.transpose(cell))
+            if details:
+                att_buf = tf.tensor_scatter_nd_update(
+                    att_buf, at, tf.transpose(attention, [1, 0, 2])
+                )
+            return i + 1, cols_buf, cell_buf, att_buf
+
+        cols_buf = tf.zeros(tf.stack([n_cells, batch, depth]))
+        cell_buf = tf.zeros(tf.stack([n_cells, batch]), tf.int32)
+        att_buf = tf.zeros(tf.stack([n_cells, batch, c.kk]) if details else [0, 0, 0])
+        _, cols_buf, cell_buf, att_buf = tf.while_loop(
+            lambda i, *_: i < n_chunks,
+            body,
+            [tf.constant(0), cols_buf, cell_buf, att_buf],
+            parallel_iterations=1,
+        )
+        # Back to cell order; skipped cells read the extra zero row (cell: their own index).
+        slot = tf.tensor_scatter_nd_update(
+            tf.fill([n], n_cells), tf.expand_dims(cells, 1), tf.range(n_cells)
+        )
+        cols = tf.gather(tf.concat([cols_buf, tf.zeros_like(cols_buf[:1])], 0), slot)
+        cols = tf.transpose(cols, [1, 0, 2])  # (B, L, 4r^2 C)
+        own = tf.broadcast_to(tf.range(n)[None], tf.stack([batch, n]))
+        cell = tf.transpose(cell_buf)  # (B, N)
+        cell = tf.gather(tf.concat([cell, tf.zeros_like(cell[:, :1])], 1), slot, axis=1)
+        cell = tf.where(tf.equal(slot, n_cells)[None], own, cell)
+        if details:
+            attention = tf.gather(tf.concat([att_buf, tf.zeros_like(att_buf[:1])], 0), slot)
+            attention = tf.transpose(attention, [1, 0, 2])  # (B, L, K)
+        else:
+            attention = tf.zeros([0, 0, 0])
+        return cols, cell, attention
