@@ -104,7 +104,7 @@ def _paint(driver, x0, y0, x1, y1, steps=12):
         "return [r.left, r.top, r.width];"
     )
     scale = width / 128.0
-    actions = ActionBuilder(driver)
+    actions = ActionBuilder(driver, duration=20)  # ms per move
     mouse = actions.pointer_action
     mouse.move_to_location(round(left + x0 * scale), round(top + y0 * scale)).pointer_down()
     for i in range(1, steps + 1):
@@ -210,3 +210,104 @@ def test_errors_are_shown_in_the_page(browser, server):
     _wait(driver, error.is_displayed, "the busy message", expect_error=True)
     assert error.text.startswith("busy: model 'demo' is busy")
     assert not driver.find_element("id", "run").get_attribute("disabled")
+
+
+@pytest.fixture(scope="module")
+def fake_server():
+    """Two stand-in models (no TensorFlow) that record what the page sends."""
+    from deepfill_tf.ui.models import COLOR, GUIDE, SKETCH, Model
+    from deepfill_tf.ui.server import create_app, make_server, server_url
+
+    received = []
+
+    def record(image, hole_mask, **extras):
+        received.append({"mask": hole_mask, **extras})
+        out = image.copy()
+        out[hole_mask > 0.5] = 255 - out[hole_mask > 0.5]
+        return out
+
+    models = [
+        Model("faces", "scfegan", "SC-FEGAN", (SKETCH, COLOR), (), record),
+        Model("edges", "deepfill_v2", "DeepFill v2 (guided)", (GUIDE,), (GUIDE,), record),
+    ]
+    srv = make_server(create_app(models), "127.0.0.1", 0, threads=4)
+    threading.Thread(target=srv.run, daemon=True).start()
+    yield server_url(srv), received
+    srv.close()
+
+
+def _select_model(driver, name):
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element("id", "model")).select_by_value(name)
+
+
+def test_sketch_colour_and_edge_layers_zoom_pan_compare(browser, fake_server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.keys import Keys
+
+    url, received = fake_server
+    driver = browser
+    driver.get(url)
+    _wait(driver, lambda: "model(s) loaded" in driver.find_element("id", "status").text, "models")
+    layer_button = lambda name: driver.find_element("css selector", f"[data-layer={name}]")  # noqa: E731
+    assert layer_button("sketch").is_displayed() and layer_button("color").is_displayed()
+    assert not layer_button("edge").is_displayed()
+    driver.find_element("id", "open-file").send_keys(PHOTO)
+    _wait(driver, lambda: "128\u00d7128" in driver.find_element("id", "status").text, "the photo")
+
+    _paint(driver, 20, 60, 108, 60)  # the hole
+    layer_button("sketch").click()
+    _paint(driver, 64, 40, 64, 80)  # a vertical sketch line, partly outside the hole
+    driver.execute_script(
+        "const c = document.getElementById('color'); c.value = '#00ff00';"
+        "c.dispatchEvent(new Event('input'));"
+    )
+    _paint(driver, 30, 60, 50, 60)
+    driver.find_element("id", "run").click()
+    _wait(
+        driver,
+        lambda: len(received) == 1 and "done in" in driver.find_element("id", "status").text,
+        "the run",
+    )
+    sent = received[0]
+    assert set(sent) == {"mask", "sketch", "color"}
+    assert sent["mask"][60, 64] == 1 and sent["mask"][10, 64] == 0
+    assert (sent["sketch"][70, 64] == 255).all() and (sent["sketch"][70, 20] == 0).all()
+    assert tuple(sent["color"][60, 40]) == (0, 255, 0) and tuple(sent["color"][60, 90]) == (0, 0, 0)
+
+    # Compare: holding C shows the image before the run.
+    view_pixel = (
+        "return Array.from(view.getContext('2d').getImageData(64, 60, 1, 1).data.slice(0, 3));"
+    )
+    after = driver.execute_script(view_pixel)
+    ActionChains(driver).key_down("c").perform()
+    driver.execute_script("return new Promise(r => requestAnimationFrame(() => r()))")
+    before = driver.execute_script(view_pixel)
+    ActionChains(driver).key_up("c").perform()
+    photo = np.asarray(Image.open(PHOTO).convert("RGB"))
+    assert before == photo[60, 64].tolist() and after == (255 - photo[60, 64]).tolist()
+
+    # Zoom with the wheel, pan with Space + drag, fit with 0.
+    scale = driver.execute_script("return state.scale")
+    view = driver.find_element("id", "view")
+    ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(view), 0, -300).perform()
+    zoomed = driver.execute_script("return state.scale")
+    assert zoomed > scale * 1.2
+    tx = driver.execute_script("return state.tx")
+    ActionChains(driver).key_down(Keys.SPACE).move_to_element(view).click_and_hold().move_by_offset(
+        -40, 0
+    ).release().key_up(Keys.SPACE).perform()
+    assert abs(driver.execute_script("return state.tx") - (tx - 40)) < 2
+    assert _hole_pixels(driver) == 0  # panning painted nothing
+    ActionChains(driver).send_keys("0").perform()
+    assert abs(driver.execute_script("return state.scale") - scale) < 1e-6
+
+    # The guided model: only the edge layer, sent as `guide` (black when nothing is drawn).
+    _select_model(driver, "edges")
+    assert layer_button("edge").is_displayed() and not layer_button("sketch").is_displayed()
+    _paint(driver, 20, 30, 60, 30)
+    driver.find_element("id", "run").click()
+    _wait(driver, lambda: len(received) == 2, "the second run")
+    assert set(received[1]) == {"mask", "guide"} and not received[1]["guide"].any()
