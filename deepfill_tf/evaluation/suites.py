@@ -19,8 +19,8 @@ Suites (all square, side S):
 * ``irregular``: the partial-convolution test protocol (Liu et al., ECCV 2018): six
   hole-ratio buckets (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6], each with N masks whose holes
   keep ``border_margin(S)`` pixels (50 px at 512, scaled with S) away from the image border
-  and N masks whose holes enter that band. Drawn by the irregular-mask generator
-  ``generate_irregular_mask(rng, size, ratio_range)``; ``from_dir`` buckets a folder of NVIDIA
+  and N masks whose holes enter that band. Drawn by the package's irregular-mask generator
+  (``deepfill_tf.masks.irregular.irregular_mask``); ``from_dir`` buckets a folder of NVIDIA
   Irregular Mask Dataset files (0 = hole there) into the same manifest.
 * ``thin``, ``medium``, ``thick``: LaMa's evaluation masks (Suvorov et al., WACV 2022;
   advimman/lama ``configs/data_gen/random_{thin,medium,thick}_{256,512}.yaml``, generator
@@ -36,7 +36,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 import os
 
 import numpy as np
@@ -229,83 +228,20 @@ def _lama(kind: str, size: int, rs: np.random.RandomState) -> np.ndarray:
     raise ConfigError(f"{kind} masks: no mask under the area limit in 1000 draws at {size}")
 
 
-def _fallback_irregular_mask(rng, size, ratio_range) -> np.ndarray:
-    """Irregular mask of strokes and blobs with hole ratio in ``ratio_range`` (lo, hi].
+def _irregular(size, seed, key, bucket, border, margin):
+    """One irregular mask of ``bucket`` whose holes do (``border``) or do not enter the band.
 
-    Used until ``deepfill_tf.masks.irregular`` provides ``generate_irregular_mask``. Elements
-    (random-walk strokes of round-capped lines, filled ellipses) are added until the ratio
-    reaches a target drawn uniformly in the range; an element that overshoots is redrawn
-    smaller.
+    Drawn by ``deepfill_tf.masks.irregular.irregular_mask`` (strokes and blobs up to a target
+    ratio); for "no border" masks its ``margin`` keeps the band free. Draws whose ratio falls
+    on a bucket's closed lower edge, or border masks that miss the band, are redrawn from the
+    next sub-seed.
     """
-    from PIL import Image, ImageDraw
+    from deepfill_tf.masks.irregular import IrregularParams, irregular_mask
 
-    h, w = (size, size) if np.isscalar(size) else size
-    lo, hi = ratio_range
-    scale = math.sqrt(h * w)
-    for _ in range(200):
-        target = rng.uniform(lo, hi)
-        image = Image.new("L", (w, h), 0)
-        grow = 1.0 + 2.0 * target  # bigger elements for bigger targets
-        ratio = 0.0
-        for _ in range(4000):
-            if ratio > lo and ratio >= target:
-                break
-            shrink = 1.0
-            for _ in range(12):
-                trial = image.copy()
-                draw = ImageDraw.Draw(trial)
-                if rng.uniform() < 0.7:
-                    width = max(1, int(scale * rng.uniform(0.02, 0.07) * grow * shrink))
-                    x, y = rng.uniform(0, w), rng.uniform(0, h)
-                    points = [(x, y)]
-                    for _ in range(rng.randint(2, 7)):
-                        angle = rng.uniform(0, 2 * math.pi)
-                        step = scale * rng.uniform(0.05, 0.25) * shrink
-                        x = float(np.clip(x + step * math.cos(angle), 0, w - 1))
-                        y = float(np.clip(y + step * math.sin(angle), 0, h - 1))
-                        points.append((x, y))
-                    draw.line(points, fill=255, width=width, joint="curve")
-                    r = width / 2
-                    for px, py in points:
-                        draw.ellipse((px - r, py - r, px + r, py + r), fill=255)
-                else:
-                    rx = scale * rng.uniform(0.03, 0.15) * grow * shrink
-                    ry = scale * rng.uniform(0.03, 0.15) * grow * shrink
-                    x, y = rng.uniform(0, w), rng.uniform(0, h)
-                    draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=255)
-                new_ratio = float((np.asarray(trial) > 127).mean())
-                if new_ratio <= hi:
-                    image, ratio = trial, new_ratio
-                    break
-                shrink *= 0.5
-        if lo < ratio <= hi:
-            return (np.asarray(image) > 127).astype(np.float32)
-    raise ConfigError(f"irregular masks: could not reach a hole ratio in {ratio_range}")
-
-
-def irregular_generator():
-    """(callable, name) of the irregular-mask generator: the package's once it exists."""
-    try:
-        from deepfill_tf.masks.irregular import generate_irregular_mask
-
-        return generate_irregular_mask, "deepfill_tf.masks.irregular.generate_irregular_mask"
-    except ImportError:
-        return _fallback_irregular_mask, "deepfill_tf.evaluation.suites._fallback_irregular_mask"
-
-
-def _irregular(size, rs, bucket, border, generate, margin):
     lo, hi = bucket
-    for _ in range(200):
-        if border:
-            mask = np.asarray(generate(rs, (size, size), (lo, hi)), np.float32)
-        else:
-            inner = size - 2 * margin
-            area = (size / inner) ** 2
-            inner_mask = np.asarray(
-                generate(rs, (inner, inner), (lo * area, min(hi * area, 0.999))), np.float32
-            )
-            mask = np.zeros((size, size), np.float32)
-            mask[margin:-margin, margin:-margin] = inner_mask > 0.5
+    params = IrregularParams(hole_ratio=(lo, hi), margin=0 if border else margin)
+    for attempt in range(200):
+        mask = irregular_mask((size, size), [*key, attempt], params)[0, :, :, 0]
         ratio = float((mask > 0.5).mean())
         if lo < ratio <= hi and touches_border(mask, margin) == border:
             return mask
@@ -435,12 +371,18 @@ def generate_suite(name: str, size: int, count: int, seed: int) -> Suite:
         for i in range(count):
             add(_freeform(size, _rng(seed, code, i)), bucket=None, border=None)
     elif name == "irregular":
-        generate, generator_name = irregular_generator()
+        from deepfill_tf.masks.irregular import DEFAULT_IRREGULAR
+
         margin = border_margin(size)
         if size - 2 * margin < 8:
             raise ConfigError(f"irregular masks need a size of at least {2 * margin + 8}")
         params = {
-            "generator": generator_name,
+            "generator": "deepfill_tf.masks.irregular.irregular_mask (strokes + blobs)",
+            "generator_parameters": {
+                k: v
+                for k, v in dataclasses.asdict(DEFAULT_IRREGULAR).items()
+                if k not in ("hole_ratio", "margin")
+            },
             "buckets": [bucket_label(b) for b in IRREGULAR_BUCKETS],
             "border_margin": margin,
             "border_definition": f"a hole pixel within {margin} px of the image edge",
@@ -450,9 +392,9 @@ def generate_suite(name: str, size: int, count: int, seed: int) -> Suite:
         for b, bucket in enumerate(IRREGULAR_BUCKETS):
             for border in (False, True):
                 for i in range(count):
-                    rs = _rng(seed, code, b, int(border), i)
+                    key = (seed % 2**32, code, b, int(border), i)
                     add(
-                        _irregular(size, rs, bucket, border, generate, margin),
+                        _irregular(size, seed, key, bucket, border, margin),
                         bucket=bucket_label(bucket),
                         border=border,
                     )
