@@ -507,6 +507,253 @@ def test_saved_model_cli_lists_both_signatures(exported):
         assert piece in text, f"{piece!r} not in saved_model_cli output:\n{text[:3000]}"
 
 
+# ---------------------------------------------------------------- every TensorFlow loader
+
+# Put first on PYTHONPATH as sitecustomize.py: the process cannot import this package, so what
+# it loads is the SavedModel alone (as in TF Serving).
+_BLOCK_PROJECT = r"""
+import importlib.abc, sys
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("deepfill_tf", "neuralgym_compat"):
+            raise ImportError(f"{name} must not be imported by a SavedModel loader")
+        return None
+
+sys.meta_path.insert(0, _Blocker())
+"""
+
+# Runs a SavedModel's signatures with one loader: "tf2" (tf.saved_model.load) or "session"
+# (tf.compat.v1.saved_model.loader.load in a Session: the C++ loader TF Serving and
+# saved_model_cli use, which restores the variables with the SavedModel's own saver). Feeds come
+# from FEEDS.npz (keys "<signature>/<input>"); outputs go to OUT.npz ("<signature>/<output>"),
+# and a report on the variables to OUT.json.
+_LOADER_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+mode, model_dir, feeds_path, out_path = sys.argv[1:]
+feeds = {}
+with np.load(feeds_path, allow_pickle=True) as data:
+    for key in data.files:
+        signature, name = key.split("/")
+        feeds.setdefault(signature, {})[name] = data[key]
+outputs = {}
+report = {
+    "variables": sorted(
+        name for name, _ in tf.train.list_variables(model_dir + "/variables/variables")
+        if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    )
+}
+if mode == "tf2":
+    loaded = tf.saved_model.load(model_dir)
+    for signature, inputs in feeds.items():
+        fn = loaded.signatures[signature]
+        for name, value in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items():
+            outputs[f"{signature}/{name}"] = value.numpy()
+else:
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], model_dir)
+        handles = [op for op in sess.graph.get_operations() if op.type == "VarHandleOp"]
+        with sess.graph.as_default():
+            checks = [tf.raw_ops.VarIsInitializedOp(resource=op.outputs[0]) for op in handles]
+        initialized = sess.run(checks)
+        report["handles"] = [op.get_attr("shared_name").decode() for op in handles]
+        report["uninitialized"] = [
+            name for name, ok in zip(report["handles"], initialized) if not ok
+        ]
+        with open(out_path[:-4] + ".json", "w") as f:  # before running: the report on failure
+            json.dump(report, f)
+        for signature, inputs in feeds.items():
+            sig = meta.signature_def[signature]
+            feed = {sig.inputs[k].name: v for k, v in inputs.items()}
+            fetch = {k: t.name for k, t in sig.outputs.items()}
+            for name, value in sess.run(fetch, feed).items():
+                outputs[f"{signature}/{name}"] = value
+np.savez(out_path, **{k: np.asarray(v, dtype=object if v.dtype.kind in "SO" else v.dtype)
+                      for k, v in outputs.items()})
+with open(out_path[:-4] + ".json", "w") as f:
+    json.dump(report, f)
+"""
+
+
+def _no_project_env(tmp_path) -> dict:
+    """Environment of a process that cannot import this package (sitecustomize blocker)."""
+    block = tmp_path / "no_project"
+    block.mkdir(exist_ok=True)
+    _write(block / "sitecustomize.py", _BLOCK_PROJECT.encode())
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(block)}
+
+
+def _run(args, tmp_path, what, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args,
+        cwd=tmp_path,
+        env=_no_project_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check:
+        assert result.returncode == 0, f"{what} failed:\n{result.stderr[-3000:]}"
+    return result
+
+
+def _load_and_run(mode: str, model_dir: str, feeds: dict, tmp_path):
+    """Run ``_LOADER_SCRIPT`` in a fresh process.
+
+    Returns:
+      ({"sig/output": array} or None if the process failed, report (the session loader's is
+      written before the signatures run), the CompletedProcess).
+    """
+    feeds_path = str(tmp_path / f"feeds_{mode}.npz")
+    flat = {
+        f"{s}/{k}": np.asarray(v, dtype=object if isinstance(v[0], bytes) else None)
+        for s, inputs in feeds.items()
+        for k, v in inputs.items()
+    }
+    np.savez(feeds_path, **flat)
+    script = _write(tmp_path / "loader.py", _LOADER_SCRIPT.encode())
+    out = str(tmp_path / f"out_{mode}.npz")
+    args = [sys.executable, script, mode, model_dir, feeds_path, out]
+    result = _run(args, tmp_path, f"{mode} loader", check=False)
+    outputs, report = None, {}
+    if result.returncode == 0:
+        with np.load(out, allow_pickle=True) as data:
+            outputs = {k: data[k] for k in data.files}
+    if os.path.exists(out[:-4] + ".json"):
+        with open(out[:-4] + ".json") as f:
+            report = json.load(f)
+    return outputs, report, result
+
+
+def _saved_model_cli_run(model_dir: str, signature: str, inputs: dict, tmp_path) -> dict:
+    """``saved_model_cli run`` in a fresh process; returns {output name: array}."""
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+        pytest.skip("saved_model_cli is not installed beside this Python")
+    folder = tmp_path / f"cli_{signature}"
+    folder.mkdir()
+    pairs = []
+    for name, value in inputs.items():
+        value = np.asarray(value, dtype=object if isinstance(value[0], bytes) else None)
+        np.save(folder / f"{name}.npy", value)
+        pairs.append(f"{name}={folder / f'{name}.npy'}")
+    args = [cli, "run", "--dir", model_dir, "--tag_set", "serve", "--signature_def", signature]
+    args += ["--inputs", ";".join(pairs), "--outdir", str(folder / "out")]
+    _run(args, tmp_path, f"saved_model_cli run --signature_def {signature}")
+    return {
+        name[:-4]: np.load(folder / "out" / name, allow_pickle=True)
+        for name in os.listdir(folder / "out")
+    }
+
+
+def _serving_feeds(image, mask, guide=None) -> dict:
+    """Batch-of-one feeds of both signatures for an RGB image, an RGB mask file and a guide."""
+    feeds = {
+        BYTES_SIGNATURE: {"image_bytes": [_encode(image)], "mask_bytes": [_encode(mask)]},
+        TENSORS_SIGNATURE: {"image": image[None], "mask": _hole_u8(mask[None])},
+    }
+    if guide is not None:
+        feeds[BYTES_SIGNATURE]["guide_bytes"] = [_encode(guide)]
+        feeds[TENSORS_SIGNATURE]["guide"] = guide[None]
+    return feeds
+
+
+LOADERS = ("tf2", "session", "saved_model_cli")
+
+
+def assert_every_loader_serves(
+    model_dir: str, feeds: dict, want: np.ndarray, tmp_path, loaders=LOADERS
+) -> None:
+    """Both signatures of the SavedModel at ``model_dir`` give ``want`` ((H, W, 3) uint8, the
+    CLI's pixels for the single image of ``feeds``) with each of ``loaders``: "tf2"
+    (``tf.saved_model.load``), "session" (``tf.compat.v1.saved_model.loader.load`` in a
+    Session, after which every ``VarHandleOp`` must be initialised, one handle per stored
+    variable), "saved_model_cli" (``saved_model_cli run``, one process per signature); each in
+    a fresh process that cannot import this package."""
+    for mode in [m for m in loaders if m != "saved_model_cli"]:
+        outputs, report, result = _load_and_run(mode, model_dir, feeds, tmp_path)
+        if mode == "session" and report:
+            assert report["uninitialized"] == [], (
+                f"{len(report['uninitialized'])} of {len(report['handles'])} variable handles are "
+                f"not restored by the SavedModel's saver: {report['uninitialized'][:5]}"
+            )
+            assert len(report["handles"]) == len(report["variables"]), (
+                f"{len(report['handles'])} variable handles for {len(report['variables'])} stored "
+                "variables: a variable exists twice"
+            )
+        assert outputs is not None, f"{mode} loader failed:\n{result.stderr[-3000:]}"
+        (data,) = outputs[f"{BYTES_SIGNATURE}/output_bytes"]
+        _assert_same_pixels(_decode_png(bytes(data)), want, f"{mode} loader, {BYTES_SIGNATURE}")
+        (got,) = outputs[f"{TENSORS_SIGNATURE}/output"]
+        _assert_same_pixels(got, want, f"{mode} loader, {TENSORS_SIGNATURE}")
+    if "saved_model_cli" in loaders:
+        bytes_feeds, tensor_feeds = feeds[BYTES_SIGNATURE], feeds[TENSORS_SIGNATURE]
+        (data,) = _saved_model_cli_run(model_dir, BYTES_SIGNATURE, bytes_feeds, tmp_path)[
+            "output_bytes"
+        ]
+        _assert_same_pixels(_decode_png(bytes(data)), want, f"saved_model_cli, {BYTES_SIGNATURE}")
+        (got,) = _saved_model_cli_run(model_dir, TENSORS_SIGNATURE, tensor_feeds, tmp_path)[
+            "output"
+        ]
+        _assert_same_pixels(got, want, f"saved_model_cli, {TENSORS_SIGNATURE}")
+
+
+def test_plain_variables_unwraps_keras_variables_once():
+    from deepfill_tf.export.saved_model import plain_variables
+
+    model = _stub_generator(0.25)
+    found = plain_variables(model)
+    assert [type(v) for v in found] == [type(model.conv.kernel.value)] * 2
+    assert all(isinstance(v, tf.Variable) for v in found)
+    assert [v is w.value for v, w in zip(found, model.variables, strict=True)] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("kind", "loaders"),
+    [
+        pytest.param("v2", ("session",), id="v2-session"),
+        pytest.param("v2", LOADERS, id="v2-all", marks=pytest.mark.slow),
+        pytest.param("v1", LOADERS, id="v1-all", marks=pytest.mark.slow),
+        pytest.param("v2_guided", LOADERS, id="v2_guided-all", marks=pytest.mark.slow),
+    ],
+)
+def test_every_tensorflow_loader_serves_the_cli_pixels(
+    exported, checkpoints, tmp_path, kind, loaders
+):
+    """The issue-15 bug: the session loader (TF Serving, ``saved_model_cli run``) found half the
+    variables uninitialised, because the functions read a second copy of each variable. The
+    default run checks that loader (one process, the one that failed; ``tf.saved_model.load``
+    in a fresh process is the REST test's); ``-m slow`` runs all three per model."""
+    path, _ = exported(kind)
+    image, mask = _image(37, 53), _mask_rgb(37, 53, (6, 10, 30, 40))  # sides not multiples of 8
+    job = (_write(tmp_path / "i.png", _encode(image)), _write(tmp_path / "m.png", _encode(mask)))
+    guide, extra = None, []
+    if kind == "v2_guided":
+        guide = np.zeros((37, 53, 3), np.uint8)
+        guide[16:19, :] = 255  # a horizontal edge through the hole
+        extra = ["--guide", _write(tmp_path / "g.png", _encode(guide))]
+    (want,) = _cli_inpaint(checkpoints(kind), [job], tmp_path, *extra)
+    assert_every_loader_serves(path, _serving_feeds(image, mask, guide), want, tmp_path, loaders)
+
+
+@pytest.mark.slow
+def test_demo_model_export_serves_in_every_loader(tmp_path):
+    """``deepfill-tf export --checkpoint checkpoints/demo`` (the bundled cnum-12 model) as the
+    issue reproduced it: both signatures in all three loaders equal ``deepfill-tf inpaint``."""
+    demo = os.path.join(os.path.dirname(os.path.dirname(__file__)), "checkpoints", "demo")
+    if not os.path.isdir(demo):
+        pytest.skip(f"{demo} is not present")
+    base = str(tmp_path / "demo_export")
+    assert main(["export", "--checkpoint", demo, "--output", base]) == 0
+    image, mask = _image(64, 72), _mask_rgb(64, 72, (16, 20, 44, 52))
+    job = (_write(tmp_path / "i.png", _encode(image)), _write(tmp_path / "m.png", _encode(mask)))
+    (want,) = _cli_inpaint(demo, [job], tmp_path)
+    assert_every_loader_serves(os.path.join(base, "1"), _serving_feeds(image, mask), want, tmp_path)
+
+
 # ---------------------------------------------------------------- the CLI
 
 
@@ -739,3 +986,5 @@ def test_oracle_checkpoint_served_equals_original_test_py(oracles, tmp_path, ver
         "--original-postprocess",
     )
     _assert_same_pixels(got, want_cli, f"{version} served vs deepfill-tf inpaint")
+    feeds = _serving_feeds(read_image(str(root / "input.png")), read_image(str(root / "mask.png")))
+    assert_every_loader_serves(os.path.join(base, "1"), feeds, want_cli, tmp_path)

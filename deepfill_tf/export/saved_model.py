@@ -155,6 +155,42 @@ def _same_length(first_name, first, others):
     ]
 
 
+def plain_variables(model) -> list[tf.Variable]:
+    """The ``tf.Variable`` behind each of ``model``'s variables, each once.
+
+    A Keras 3 variable is a wrapper around a ``tf.Variable`` (``.value``). Saving the WRAPPER
+    gives a SavedModel with every variable twice: Keras exports the wrapper as a new
+    ``tf.Variable`` initialised from the inner one, the SavedModel's saver restores that copy,
+    while the traced functions read the inner one. ``tf.saved_model.load`` hides this (it
+    restores through the object graph and rebinds the captures), but TF1's session loader
+    (``tf.compat.v1.saved_model.loader.load``, ``saved_model_cli run``, TF Serving's C++
+    server) runs the saver's restore op and leaves the variables the functions read
+    uninitialised. Tracking the inner ``tf.Variable`` s makes the saved, restored and read
+    variable the same one.
+
+    Args:
+      model: a built Keras model (or anything with ``.variables``: Keras or ``tf`` variables).
+
+    Returns:
+      the ``tf.Variable`` s, in ``model.variables`` order.
+
+    Raises:
+      DeepfillError: a variable that is neither a ``tf.Variable`` nor wraps one.
+    """
+    found, seen = [], set()
+    for variable in model.variables:
+        inner = variable if isinstance(variable, tf.Variable) else getattr(variable, "value", None)
+        if not isinstance(inner, tf.Variable):
+            raise DeepfillError(
+                f"cannot export variable {getattr(variable, 'path', variable)!r}: "
+                f"{type(inner).__name__} is not a tf.Variable"
+            )
+        if id(inner) not in seen:
+            seen.add(id(inner))
+            found.append(inner)
+    return found
+
+
 class InpaintServingModule(tf.Module):
     """A DeepFill generator with the two serving signatures as ``tf.function`` attributes.
 
@@ -168,7 +204,8 @@ class InpaintServingModule(tf.Module):
     Attributes:
       serve_bytes: ``(image_bytes, mask_bytes[, guide_bytes]) -> {"output_bytes": (B,) string}``.
       inpaint_tensors: ``(image, mask[, guide]) -> {"output": (B, H, W, 3) uint8}``.
-      weights: the generator's variables (what the SavedModel stores).
+      weights: the generator's ``tf.Variable`` s, each once (what the SavedModel stores and its
+        saver restores; see ``plain_variables``).
     """
 
     def __init__(self, generator, *, original_postprocess: bool = False):
@@ -176,7 +213,7 @@ class InpaintServingModule(tf.Module):
         self.guided = bool(getattr(generator, "guided", False))
         # Track the variables, not the Keras model: the SavedModel then holds plain variables
         # and the two functions, nothing that needs Keras or this package to load.
-        self.weights = list(generator.weights)
+        self.weights = plain_variables(generator)
 
         def inpaint_one(image, hole_mask, guide):
             """(H, W, 3) uint8, (H, W, 1) float32, (H, W, 3) uint8 or None -> (H, W, 3) uint8."""
