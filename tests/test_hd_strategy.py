@@ -267,3 +267,23 @@ def test_options_and_flags_that_do_not_apply():
 def test_size_mismatch_is_an_input_error():
     with pytest.raises(InputError, match="mask is 10x20 but the image is 30x20"):
         inpaint_hd(FakeModel(), np.zeros((20, 30, 3), np.uint8), np.zeros((20, 10)))
+
+
+def test_batched_inpainter_equals_one_at_a_time_and_attention_options():
+    from deepfill_tf.inference import load_inpainter
+    from deepfill_tf.inference.hd_strategy import BatchedInpainter, set_attention_options
+
+    inpainter = load_inpainter(str(DEMO))
+    assert set_attention_options(inpainter.generator, max_attention_mb=64.0) == 1
+    assert inpainter.generator.contextual_attention.max_attention_mb == 64.0
+    infer = BatchedInpainter(inpainter)
+    rng = np.random.default_rng(7)
+    images = np.stack([_photo(64, 80, seed=s) for s in (8, 9)])
+    holes = (rng.random((2, 64, 80)) < 0.05).astype(np.float32)
+    holes[:, 20:40, 30:50] = 1
+    together = infer.batch(images, holes)
+    for n in range(2):
+        alone = infer(images[n], holes[n])
+        diff = np.abs(together[n].astype(int) - alone.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # batch-size float reassociation
+        np.testing.assert_array_equal(together[n][holes[n] < 0.5], images[n][holes[n] < 0.5])

@@ -449,3 +449,53 @@ def _paste_regions(out, result, labels, crop, region_labels):
     x0, y0, x1, y1 = crop
     where = np.isin(labels[y0:y1, x0:x1], region_labels)
     out[y0:y1, x0:x1][where] = result[where]
+
+
+# ------------------------------------------------------------------------------ adapters
+def set_attention_options(model, max_attention_mb=..., foreground_margin=...) -> int:
+    """Set ``max_attention_mb`` / ``foreground_margin`` on every ``ContextualAttention``
+    layer of ``model`` (arguments left out are not changed). Do it before the first call:
+    a traced function keeps the values it was traced with. Returns the number of layers."""
+    from deepfill_tf.layers.contextual_attention import ContextualAttention
+
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, ContextualAttention)
+    ]
+    for layer in layers:
+        if max_attention_mb is not ...:
+            layer.max_attention_mb = None if max_attention_mb is None else float(max_attention_mb)
+        if foreground_margin is not ...:
+            layer.foreground_margin = None if foreground_margin is None else int(foreground_margin)
+    return len(layers)
+
+
+class BatchedInpainter:
+    """``infer`` for ``inpaint_hd`` from an ``Inpainter``, with ``batch`` for equal-size crops
+    (one call of the Inpainter's traced function on a stack: its batch size is dynamic)."""
+
+    def __init__(self, inpainter):
+        self.inpainter = inpainter
+
+    def __call__(self, image, hole_mask, **extras):
+        return self.inpainter(image, hole_mask, **extras)
+
+    def batch(self, images, hole_masks, **extras):
+        own = getattr(self.inpainter, "batch", None)
+        if own is not None:
+            return own(images, hole_masks, **extras)
+        fn = getattr(self.inpainter, "_fn", None)
+        if fn is None:  # not an Inpainter: one at a time
+            return np.stack(
+                [
+                    self(i, m, **{k: v[n] for k, v in extras.items()})
+                    for n, (i, m) in enumerate(zip(images, hole_masks, strict=True))
+                ]
+            )
+        for n in range(len(images)):  # the same checks as one call
+            self.inpainter.check(images[n], hole_masks[n], {k: v[n] for k, v in extras.items()})
+        names = tuple(sorted(extras))
+        args = [images, np.asarray(hole_masks, np.float32)[..., None]]
+        args += [extras[k] for k in names]
+        return fn(names)(*args).numpy()
