@@ -158,11 +158,17 @@ def checkpoint_sha256(checkpoint: str) -> str | None:
     return digest.hexdigest()
 
 
-def _deepfill_infer(generator) -> InferFn:
-    """Batched composite and raw output of a DeepFill generator, traced once."""
+def _family_infer(inp) -> InferFn:
+    """Batched composite and raw output through the family contract, traced once.
+
+    The same steps as ``deepfill_tf.inference.inpaint_uint8``: reflect-pad to the family's
+    ``size_multiple``, ``family.predict`` on [0, 255] RGB, crop back, ``family.composite``.
+    The raw output is ``family.composite`` with every pixel treated as hole.
+    """
     import tensorflow as tf
 
-    grid = 8  # the DeepFill generators need sides divisible by 8: reflect-pad, crop back
+    family, generator, options = inp.family, inp.generator, dict(inp.options)
+    multiple = int(getattr(family, "size_multiple", 8))
 
     def pad(x, pad_h, pad_w):
         return tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
@@ -175,15 +181,12 @@ def _deepfill_infer(generator) -> InferFn:
     )
     def run(image, mask):
         h, w = tf.shape(image)[1], tf.shape(image)[2]
-        pad_h, pad_w = (-h) % grid, (-w) % grid
-        bgr = tf.reverse(image, axis=[-1])
-        x = tf.math.divide_no_nan(tf.cast(bgr, tf.float32), tf.constant(127.5)) - 1.0
-        _, x2, _ = generator(pad(x, pad_h, pad_w), pad(mask, pad_h, pad_w))
-        raw = tf.cast(
-            tf.round(tf.clip_by_value((x2[:, :h, :w] + 1.0) * 127.5, 0.0, 255.0)), tf.int32
-        )
-        raw = tf.reverse(tf.cast(raw, tf.uint8), axis=[-1])
-        composite = tf.where(tf.broadcast_to(mask > 0.5, tf.shape(raw)), raw, image)
+        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        x = pad(tf.cast(image, tf.float32), pad_h, pad_w)
+        predicted = family.predict(generator, x, pad(mask, pad_h, pad_w), {})[:, :h, :w, :]
+        hole = tf.broadcast_to(mask > 0.5, tf.shape(predicted))
+        composite = family.composite(predicted, image, hole, options)
+        raw = family.composite(predicted, image, tf.ones_like(hole), options)
         return composite, raw
 
     def infer(images, masks):
@@ -196,10 +199,11 @@ def _deepfill_infer(generator) -> InferFn:
 def load_model_method(checkpoint: str, family: str = "auto") -> Method:
     """Load a checkpoint of any registered family as a ``Method``.
 
-    DeepFill generators run batched with a traced function that also gives the raw output;
-    other families go through ``deepfill_tf.inference.load_inpainter`` image by image (raw
-    output not available). Raises ``CheckpointError`` for a missing checkpoint or one of
-    another family than ``family``.
+    Loaded with ``deepfill_tf.inference.load_inpainter``. Families on the generic pipeline run
+    batched through their ``predict`` / ``composite`` (raw output available); families with
+    an inpainter of their own run image by image (composite only). Raises ``CheckpointError``
+    for a missing checkpoint, one of another family than ``family``, or a model that needs
+    extra image inputs (a guided DeepFill v2's edges, SC-FEGAN's sketch).
     """
     if not os.path.exists(checkpoint) and not any(
         os.path.exists(checkpoint + ext) for ext in (".index", ".meta")
@@ -207,23 +211,24 @@ def load_model_method(checkpoint: str, family: str = "auto") -> Method:
         raise CheckpointError(f"{checkpoint}: no such checkpoint file or folder")
     digest = checkpoint_sha256(checkpoint)
     name = os.path.basename(os.path.normpath(checkpoint)) or checkpoint
-    from deepfill_tf.inference import load_inpainter
+    from deepfill_tf.inference import Inpainter, load_inpainter
 
     inp = load_inpainter(checkpoint, model=family)
-    generator = getattr(inp, "generator", None)
-    fam = getattr(inp, "family", None)
-    family_name = str(getattr(fam, "name", family))
-    label = getattr(fam, "label", None) or family_name
-    spec = getattr(inp, "spec", None)
-    if getattr(spec, "cnum", None):
-        label = f"{label} (cnum {spec.cnum})"
-    if (
-        generator is not None
-        and family_name.startswith("deepfill")
-        and not getattr(generator, "guided", False)
-    ):
-        infer = _deepfill_infer(generator)
-    else:
+    fam = inp.family
+    family_name = str(fam.name)
+    label = str(getattr(inp, "label", None) or fam.label)
+    cnum = (getattr(getattr(inp, "spec", None), "options", None) or {}).get("cnum")
+    if cnum and "cnum" not in label:
+        label = f"{label} (cnum {cnum})"
+    required = [o.name for o in getattr(inp, "inputs", ()) if getattr(o, "required", False)]
+    if required:
+        raise CheckpointError(
+            f"{checkpoint}: this {fam.label} model needs {', '.join(required)} images, which "
+            "evaluate cannot supply"
+        )
+    if type(inp) is Inpainter:  # the generic pipeline: batched, with the raw output
+        infer = _family_infer(inp)
+    else:  # a family's own inpainter (host-side steps): image by image, composite only
 
         def infer(images, masks):
             return np.stack([inp(i, m) for i, m in zip(images, masks, strict=True)]), None
