@@ -27,7 +27,8 @@ Translated with a change of form:
 * ``PADDING`` / ``padding``: must be ``'SAME'`` (what both published models use).
 * ``GRADIENT_CLIP`` (v1): must be false (clipping is not implemented; published: False).
 
-This module never trains and never imports TensorFlow: it only translates.
+This module never trains: it only translates. ``TRANSLATOR`` is the entry point that
+``deepfill_tf.config.load_config`` finds (group ``deepfill_tf.config_translators``).
 """
 
 from __future__ import annotations
@@ -35,14 +36,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from deepfill_tf.config.loading import (
+from deepfill_tf.config import (
+    TrainConfig,
     apply_overrides,
     parse_override,
-    read_yaml_mapping,
     string_if_text,
     suggest,
 )
-from deepfill_tf.config.train_config import TrainConfig, field_types
+from deepfill_tf.config import (
+    known_keys as config_keys,
+)
 from deepfill_tf.errors import ConfigError
 
 # v1 key -> our field, same meaning and type.
@@ -145,7 +148,7 @@ DIALECTS = {
 V1_KEYS = frozenset(V1_FIELDS) | frozenset(V1_SPECIAL) | frozenset(V1_IGNORED)
 V2_KEYS = frozenset(V2_FIELDS) | frozenset(V2_SPECIAL) | frozenset(V2_IGNORED)
 # v2 keys that our own configs never have: their presence marks an original v2 file.
-V2_MARKERS = V2_KEYS - frozenset(field_types())
+V2_MARKERS = V2_KEYS - frozenset(config_keys())
 
 
 def known_keys(dialect: str) -> frozenset[str]:
@@ -166,21 +169,6 @@ def detect_dialect(data: dict[str, Any]) -> str | None:
     if any(key in V2_MARKERS for key in data):
         return "v2"
     return None
-
-
-def read_inpaint_yml(path: str, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read an original v1 / v2 ``inpaint.yml`` (unchanged) as a ``TrainConfig``.
-
-    ``overrides`` as in ``deepfill_tf.config.load_config``: original key names (applied to
-    the file's values, ``A.B`` for nested entries) or our field names (applied after).
-    """
-    data = read_yaml_mapping(path)
-    if detect_dialect(data) is None:
-        raise ConfigError(
-            f"{path}: not an original inpaint.yml (no v1 upper-case keys, no v2 keys such as "
-            "num_gpus_per_job or data_flist)"
-        )
-    return translate_inpaint_dict(data, str(path), overrides)
 
 
 def translate_inpaint_dict(
@@ -213,7 +201,7 @@ def _apply_original_overrides(
         key, value, raw = parse_override(text)
         path = key.split(".")
         if path[0] not in known:
-            if path[0] not in field_types() and path[0].upper() in known:
+            if path[0] not in config_keys() and path[0].upper() in known:
                 raise ConfigError(
                     f"--set {text!r}: unknown key {path[0]!r}; this file uses {path[0].upper()!r}"
                 )
@@ -300,3 +288,18 @@ def _original_names(message: str, dialect: str) -> str:
             "in data_flist", "in DATA_FLIST"
         )
     return message
+
+
+class _Translator:
+    """The ``deepfill_tf.config_translators`` entry point: original ``inpaint.yml`` files."""
+
+    @staticmethod
+    def detect(data: dict[str, Any]) -> bool:
+        return detect_dialect(data) is not None
+
+    @staticmethod
+    def translate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) -> TrainConfig:
+        return translate_inpaint_dict(data, source, overrides)
+
+
+TRANSLATOR = _Translator()

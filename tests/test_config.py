@@ -9,7 +9,6 @@ import pytest
 
 from deepfill_tf.config import (
     CONFIGS_DIR,
-    PUBLISHED,
     TrainConfig,
     find_config,
     load_config,
@@ -160,7 +159,10 @@ def test_unknown_key_names_key_and_file(tmp_path):
         ("img_shapes: [100, 100, 3]", r"H and W positive multiples of 8"),
         ("img_shapes: [64, 64, 1]", r"needs 3 channels"),
         ("cnum: 10", r"key 'cnum' must be a positive multiple of 4 for deepfill_v2"),
-        ("pretrain_coarse_network: true", r"'pretrain_coarse_network' needs model deepfill_v1"),
+        (
+            "pretrain_coarse_network: true",
+            r"'pretrain_coarse_network' is not a deepfill_v2 key \(deepfill_v1 has it\)",
+        ),
         ("val: true", r"key 'val' is true but 'val_data' is empty"),
         ("train_data: 'tfds:'", r"'tfds:' needs a dataset name"),
         ("beta2: 1.0", r"key 'beta2' must be in \[0, 1\)"),
@@ -179,7 +181,7 @@ def test_wrong_type_or_value_is_a_one_line_error(tmp_path, line, match):
 
 def test_v1_rules(tmp_path):
     one_line_error(
-        r"key 'guided' needs model deepfill_v2",
+        r"key 'guided' is not a deepfill_v1 key \(deepfill_v2 has it\)",
         load_config,
         write(tmp_path, "model: deepfill_v1\nguided: true\n"),
     )
@@ -288,8 +290,13 @@ def test_saved_shipped_configs_round_trip(tmp_path):
         assert load_config(save_config(config, tmp_path / shipped.name)) == config
 
 
-def test_published_table_covers_exactly_the_model_dependent_fields():
-    # the fields defaulting to None are exactly those with a published value per model
-    per_model = {f.name for f in dataclasses.fields(TrainConfig) if f.default is None}
-    for values in PUBLISHED.values():
-        assert set(values) == per_model
+def test_family_defaults_cover_exactly_the_family_dependent_shared_keys():
+    # every trainable family gives the shared keys whose published value depends on it
+    from deepfill_tf.config.train_config import FAMILY_DEFAULT_KEYS, shared_keys
+    from deepfill_tf.registry import families
+
+    for family in families():
+        if family.trainable:
+            defaults = family.published_defaults()
+            assert set(defaults) <= set(FAMILY_DEFAULT_KEYS) <= set(shared_keys())
+            assert {"max_iters", "train_spe", "val_psteps", "log_dir"} <= set(defaults)

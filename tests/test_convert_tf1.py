@@ -12,10 +12,10 @@ from PIL import Image
 
 from deepfill_tf.cli.main import main
 from deepfill_tf.config import load_config
-from deepfill_tf.convert.detect import ModelSpec
 from deepfill_tf.convert.tf1_checkpoint import read_tf1_checkpoint, tf1_variable_table
 from deepfill_tf.errors import CheckpointError
 from deepfill_tf.inference.loading import load_generator
+from deepfill_tf.registry import ModelSpec
 from deepfill_tf.training.loop import Trainer, prepare_run_dir
 
 
@@ -50,7 +50,7 @@ def test_load_generator_reads_run_dir_and_prefix(run):
     config = trainer.config
     for path in (str(log_dir), str(log_dir / "ckpt-0")):
         generator, spec = load_generator(path)
-        assert spec == ModelSpec(config.model, config.cnum, False)
+        assert spec == ModelSpec(config.model, {"cnum": config.cnum, "guided": False})
         _assert_same_outputs(generator, trainer.task.generator, path)
     other = "deepfill_v1" if config.model == "deepfill_v2" else "deepfill_v2"
     with pytest.raises(CheckpointError, match=f"not {other}"):

@@ -321,6 +321,7 @@ def test_python_bound_op_is_detected_and_refused(tmp_path):
     import keras
 
     class PyGenerator(keras.Model):
+        family = "deepfill_v2"  # exported through DeepFill v2's pipeline
         def __init__(self):
             super().__init__(name="inpaint_net")
             self.conv = keras.layers.Conv2D(3, 3, padding="same", name="conv1")
@@ -776,6 +777,7 @@ def _stub_generator(bias: float):
     import keras
 
     class Stub(keras.Model):
+        family = "deepfill_v2"  # exported through DeepFill v2's pipeline
         def __init__(self):
             super().__init__(name="inpaint_net")
             self.conv = keras.layers.Conv2D(3, 1, name="conv1", bias_initializer="zeros")
@@ -848,6 +850,7 @@ def test_tflite_error_names_the_blocking_op(tmp_path, capsys):
     from deepfill_tf.export.tflite import convert_tflite
 
     class DigammaGenerator(keras.Model):  # Digamma has no TFLite builtin kernel
+        family = "deepfill_v2"  # exported through DeepFill v2's pipeline
         def __init__(self):
             super().__init__(name="inpaint_net")
             self.conv = keras.layers.Conv2D(3, 3, padding="same", name="conv1")

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from deepfill_tf.config import TrainConfig
 from deepfill_tf.errors import ConfigError, InputError
+from deepfill_tf.families.deepfill.task import DeepFillV1Task, DeepFillV2Task, make_task
 from deepfill_tf.layers.spectral_norm import spectral_normalize
 from deepfill_tf.losses import (
     gradient_penalty,
@@ -29,7 +30,6 @@ from deepfill_tf.losses import (
     wgan_loss,
 )
 from deepfill_tf.models.discriminators import SNPatchGANDiscriminator, WGANLocalGlobalCritics
-from deepfill_tf.training.task import DeepFillV1Task, DeepFillV2Task, make_task
 
 
 def _rand(shape, seed, low=-1.0, high=1.0):
@@ -438,7 +438,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
     import numpy as np
     from deepfill_tf.config import TrainConfig
     from deepfill_tf.models.discriminators import WGANLocalGlobalCritics
-    from deepfill_tf.training.task import DeepFillV1Task
+    from deepfill_tf.families.deepfill.task import DeepFillV1Task
 
     class Gen(keras.Model):
         guided = False

@@ -9,7 +9,13 @@ import yaml
 
 from deepfill_tf.config import TrainConfig, load_config, save_config
 from deepfill_tf.errors import ConfigError
-from neuralgym_compat import detect_dialect, edge_path, read_flist, read_inpaint_yml, write_flist
+from neuralgym_compat import (
+    TRANSLATOR,
+    detect_dialect,
+    edge_path,
+    read_flist,
+    translate_inpaint_dict,
+)
 from neuralgym_compat.inpaint_yml import V1_KEYS, V2_KEYS
 
 # Same keys, values and YAML forms (flow lists over several lines, trailing commas, `1.`,
@@ -214,7 +220,7 @@ def test_detect_dialect():
 
 
 def test_v1_original_loads_with_published_values(v1_yml):
-    for config in (load_config(v1_yml), read_inpaint_yml(str(v1_yml))):
+    for config in (load_config(v1_yml), _translate(v1_yml)):
         assert config.model == "deepfill_v1"
         expected = TrainConfig(
             model="deepfill_v1",
@@ -306,7 +312,7 @@ def test_v1_pretrain_coarse_network(v1_yml):
 
 
 def test_v2_original_loads_with_published_values(v2_yml):
-    for config in (load_config(v2_yml), read_inpaint_yml(str(v2_yml))):
+    for config in (load_config(v2_yml), _translate(v2_yml)):
         expected = TrainConfig(
             model="deepfill_v2",
             train_data="data/celeba_hq/train_shuffled.flist",
@@ -378,11 +384,23 @@ def test_translated_config_round_trips_in_our_format(v1_yml, v2_yml, tmp_path):
         assert load_config(saved) == config
 
 
-def test_read_inpaint_yml_refuses_our_format(tmp_path):
-    path = tmp_path / "ours.yml"
-    path.write_text("model: deepfill_v2\n")
+def _translate(path):
+    """The translator called directly, as load_config calls it through its entry point."""
+    data = yaml.safe_load(pathlib.Path(path).read_text())
+    assert TRANSLATOR.detect(data)
+    return TRANSLATOR.translate(data, str(path), ())
+
+
+def test_translator_refuses_our_format():
+    assert not TRANSLATOR.detect({"model": "deepfill_v2"})
     with pytest.raises(ConfigError, match=r"not an original inpaint.yml"):
-        read_inpaint_yml(str(path))
+        translate_inpaint_dict({"model": "deepfill_v2"}, "ours.yml")
+
+
+def test_translator_is_found_through_its_entry_point():
+    from deepfill_tf.config.loading import translators
+
+    assert TRANSLATOR in translators()
 
 
 # --- .flist ---------------------------------------------------------------------------------
@@ -392,9 +410,10 @@ def test_read_flist_strips_and_skips_blank_lines(tmp_path):
     path = tmp_path / "lists" / "train.flist"
     path.parent.mkdir()
     path.write_bytes(b"a/1.png\r\n\n   \n  b/2.jpg  \n/abs/3.png\n\n")
-    # relative paths stay as written (the original resolves them against the working
-    # directory, not the flist's folder)
-    assert read_flist(path) == ["a/1.png", "b/2.jpg", "/abs/3.png"]
+    # relative paths are resolved against the working directory (as the original does), not
+    # the flist's folder
+    cwd = pathlib.Path.cwd()
+    assert read_flist(path) == [str(cwd / "a/1.png"), str(cwd / "b/2.jpg"), "/abs/3.png"]
 
 
 def test_read_flist_errors(tmp_path):
@@ -408,15 +427,6 @@ def test_read_flist_errors(tmp_path):
         read_flist(blank)
     with pytest.raises(ConfigError, match=r"file list not found: .*missing.flist"):
         read_flist(tmp_path / "missing.flist")
-
-
-def test_write_flist_round_trip(tmp_path):
-    paths = ["x/1.png", "y z/2.jpg", str(tmp_path / "3.png")]
-    out = write_flist(paths, tmp_path / "sub" / "l.flist")
-    assert read_flist(out) == paths
-    assert [p.name for p in out.parent.iterdir()] == ["l.flist"]  # no temp file left
-    with pytest.raises(ConfigError, match=r"cannot write"):
-        write_flist(["ok.png", " "], tmp_path / "bad.flist")
 
 
 def test_edge_path_replaces_the_last_four_characters():

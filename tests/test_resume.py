@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfill_tf.training.checkpointing import read_run_checkpoint
+from deepfill_tf.convert.run_checkpoint import read_run_checkpoint
 from deepfill_tf.training.loop import Trainer
 from tests.test_training_loop import FakeTask, constant_images, tiny_config
 

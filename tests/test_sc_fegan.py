@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from deepfill_tf.convert import load_tf1_checkpoint
 from deepfill_tf.errors import CheckpointError, InputError
-from deepfill_tf.inference.scfegan_inputs import (
+from deepfill_tf.families.scfegan.inputs import (
     composite_scfegan_output,
     make_scfegan_noise,
     prepare_scfegan_batch,

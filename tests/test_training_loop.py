@@ -18,8 +18,10 @@ import pytest
 import tensorflow as tf
 
 from deepfill_tf.config import load_config
+from deepfill_tf.families.deepfill.task import original_adam
 from deepfill_tf.training.loop import Trainer, TrainingError
 from deepfill_tf.training.summaries import Progress, format_duration
+from deepfill_tf.training.task import AdversarialTask
 
 
 class _Linear(keras.Model):
@@ -36,7 +38,7 @@ class _Linear(keras.Model):
         return self.fc(x)
 
 
-class FakeTask:
+class FakeTask(AdversarialTask):
     """The task interface with linear G and D and independent quadratic losses.
 
     Images (B, H, W, 3) are reduced to their per-channel means (B, 3). ``d_loss`` depends on
@@ -44,7 +46,8 @@ class FakeTask:
     to compute. ``nan_from`` makes ``g_loss`` NaN from that step counter (seed[1]) on.
     """
 
-    def __init__(self, d_steps: int = 1, nan_from: int | None = None):
+    def __init__(self, d_steps: int = 1, nan_from: int | None = None, config=None):
+        super().__init__(config or load_config("deepfill_v2_tiny"))
         self.generator = _Linear(3, "inpaint_net")
         self.generator.build((None, 3))
         self.discriminator = _Linear(1, "discriminator")
@@ -52,13 +55,8 @@ class FakeTask:
         self.d_steps = d_steps
         self.nan_from = nan_from
 
-    @property
-    def g_variables(self):
-        return list(self.generator.trainable_variables)
-
-    @property
-    def d_variables(self):
-        return list(self.discriminator.trainable_variables)
+    def make_optimizer(self):
+        return original_adam(self.config)  # the original's shared Adam
 
     def sample_random(self, seed):
         seed = tf.cast(seed, tf.int64)
@@ -106,7 +104,7 @@ def test_one_adam_shared_by_d_and_g(tmp_path):
     """D steps then the G step; ONE Adam whose bias correction advances on both (the
     original's shared beta1_power/beta2_power), checked against a float64 TF1-Adam replay."""
     config = tiny_config(tmp_path, "lr=0.01", "beta2=0.9")
-    task = FakeTask(d_steps=2)
+    task = FakeTask(d_steps=2, config=config)
     dataset, images = constant_images()
     start = {v.path: v.numpy().astype(np.float64) for v in task.g_variables + task.d_variables}
     trainer = Trainer(config, task=task, log=lambda m: None)
@@ -209,8 +207,8 @@ def test_tensorboard_scalars_and_images(tmp_path):
 def test_static_views_fixed_images_and_masks(tmp_path):
     """val: the first static_view_size images of val_data, the fixed box (top height//2, left
     width//2) OR a fixed brush mask (v2), inpainted by the generator."""
+    from deepfill_tf.families.deepfill.static_views import StaticViews, static_view_mask
     from deepfill_tf.models.deepfill_generator import DeepFillV2Generator
-    from deepfill_tf.training.summaries import StaticViews, static_view_mask
 
     folder = tmp_path / "val"
     folder.mkdir()

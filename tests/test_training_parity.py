@@ -28,9 +28,9 @@ import tensorflow as tf
 
 from deepfill_tf.config import TrainConfig
 from deepfill_tf.convert import load_tf1_checkpoint, tf1_variable_table
+from deepfill_tf.families.deepfill.task import DeepFillV1Task, DeepFillV2Task
 from deepfill_tf.inference.loading import load_generator
 from deepfill_tf.models.discriminators import SNPatchGANDiscriminator, WGANLocalGlobalCritics
-from deepfill_tf.training.task import DeepFillV1Task, DeepFillV2Task
 
 LOSS_RTOL = 1e-4
 LOSS_RTOL_V1 = {"gp_loss": 1e-3, "d_loss": 1e-3}  # second-order gradient inside

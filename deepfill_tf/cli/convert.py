@@ -31,10 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from deepfill_tf.convert.run_checkpoint import read_run_checkpoint, resolve_run_checkpoint
     from deepfill_tf.convert.tf1_checkpoint import tf1_variable_table, write_tf1_checkpoint
     from deepfill_tf.errors import CheckpointError
     from deepfill_tf.inference.loading import load_generator
-    from deepfill_tf.training.checkpointing import read_run_checkpoint, resolve_run_checkpoint
 
     prefix = resolve_run_checkpoint(args.checkpoint)
     if prefix is None:
@@ -51,7 +51,5 @@ def run(args) -> int:
     arrays.update(stored)
     written = write_tf1_checkpoint(arrays, args.output, name=f"snap-{step}")
     what = "generator + discriminator" if args.with_discriminator else "generator"
-    print(
-        f"wrote {written} ({spec.label}, cnum {spec.cnum}, step {step}, {what}: {len(arrays)} variables)"
-    )
+    print(f"wrote {written} ({spec.describe()}, step {step}, {what}: {len(arrays)} variables)")
     return 0

@@ -30,14 +30,13 @@ def hole_psnr(result: np.ndarray, reference: np.ndarray, hole: np.ndarray) -> fl
 
 
 def run(args) -> int:
-    from deepfill_tf.inference.inpainter import Inpainter
     from deepfill_tf.inference.io import read_image, read_mask, write_png
-    from deepfill_tf.inference.loading import load_generator
+    from deepfill_tf.inference.loading import load_inpainter
 
     image = read_image(args.image)
     mask = read_mask(args.mask)
-    generator, spec = load_generator(args.checkpoint)
-    result = Inpainter(generator)(image, mask)
+    inpainter = load_inpainter(args.checkpoint)
+    result = inpainter(image, mask)
 
     hole = mask > 0.5
     flat = image.copy()
@@ -54,7 +53,7 @@ def run(args) -> int:
     grid = os.path.join(args.output_dir, f"{stem}_side_by_side.png")
     write_png(out, result)
     write_png(grid, side_by_side)
-    print(f"model: {spec.label} (cnum {spec.cnum}) from {args.checkpoint}")
+    print(f"model: {inpainter.spec.describe()} from {args.checkpoint}")
     print(f"wrote {out}")
     print(f"wrote {grid}  (input | mask | output)")
     print(

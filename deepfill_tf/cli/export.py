@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from deepfill_tf.cli.families import add_family_arguments
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -45,12 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="saved_model: version folder name, a positive integer (default 1)",
     )
-    parser.add_argument(
-        "--model",
-        default="auto",
-        choices=["auto", "deepfill_v1", "deepfill_v2"],
-        help="model the checkpoint must hold (default: detected from the checkpoint)",
-    )
+    add_family_arguments(parser, "export")
     parser.add_argument(
         "--format",
         default="saved_model",

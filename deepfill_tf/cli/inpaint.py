@@ -1,4 +1,4 @@
-"""``deepfill-tf inpaint``: fill holes with an original or our own checkpoint.
+"""``deepfill-tf inpaint``: fill holes with an original or our own checkpoint, any family.
 
 Single image:
   deepfill-tf inpaint --checkpoint CKPT --image IMG --mask MASK --output OUT.png
@@ -14,31 +14,17 @@ import argparse
 import os
 import sys
 
+from deepfill_tf.cli.families import add_family_arguments, family_inputs, family_options
+from deepfill_tf.data.folder import IMAGE_EXTENSIONS
 from deepfill_tf.errors import DeepfillError, InputError
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory or prefix")
-    parser.add_argument(
-        "--model",
-        default="auto",
-        choices=["auto", "deepfill_v1", "deepfill_v2", "scfegan"],
-        help="model the checkpoint must hold (default: detected from the checkpoint)",
-    )
     parser.add_argument("--image", help="input image (any size; RGB, grayscale, RGBA, 16-bit)")
     parser.add_argument("--mask", help="mask image, white (> 127.5 in its first channel) = hole")
     parser.add_argument("--output", help="output PNG")
-    parser.add_argument("--guide", help="edge image for a guided DeepFill v2 model")
-    parser.add_argument("--sketch", help="SC-FEGAN: sketch image (white strokes on black)")
-    parser.add_argument("--color", help="SC-FEGAN: colour stroke image")
-    parser.add_argument("--seed", type=int, default=0, help="SC-FEGAN: seed of the noise input")
-    parser.add_argument(
-        "--original-postprocess",
-        action="store_true",
-        help="reproduce the original test.py output bit for bit (truncate the whole composite)",
-    )
+    add_family_arguments(parser, "inpaint")
     parser.add_argument("--input-dir", help="batch mode: folder of images")
     parser.add_argument("--mask-dir", help="batch mode: folder of masks with the same file names")
     parser.add_argument("--output-dir", help="batch mode: folder for the results")
@@ -123,21 +109,18 @@ def _find_mask(mask_dir: str, name: str, stem: str) -> str:
 
 def run(args) -> int:
     from deepfill_tf.inference.io import read_image, read_mask, write_png
+    from deepfill_tf.inference.loading import load_inpainter
 
     jobs = _jobs(args)
-    if args.model == "scfegan" or args.sketch or args.color:
-        from deepfill_tf.inference.scfegan_runner import make_scfegan_runner
-
-        infer = make_scfegan_runner(args)
-    else:
-        infer = _make_deepfill_runner(args, batch=len(jobs) > 1)
+    inpainter = load_inpainter(args.checkpoint, args.model, **family_options(args))
+    extras = {name: read_image(path) for name, path in family_inputs(args).items()}
 
     failures = 0
     for image_path, mask_path, output_path in jobs:
         try:
             image = read_image(image_path)
             mask = read_mask(mask_path)
-            result = infer(image, mask, image_path)
+            result = inpainter(image, mask, **extras)
             write_png(output_path, result)
         except DeepfillError as e:
             if len(jobs) == 1:
@@ -150,24 +133,3 @@ def run(args) -> int:
     if len(jobs) > 1:
         print(f"{len(jobs) - failures} inpainted, {failures} failed")
     return 1 if failures else 0
-
-
-def _make_deepfill_runner(args, batch: bool):
-    from deepfill_tf.inference.inpainter import Inpainter
-    from deepfill_tf.inference.io import read_image
-    from deepfill_tf.inference.loading import load_generator
-
-    if args.sketch or args.color:
-        raise InputError("--sketch/--color are SC-FEGAN inputs; use --model scfegan")
-    generator, spec = load_generator(args.checkpoint, args.model)
-    inpainter = Inpainter(generator, original_postprocess=args.original_postprocess)
-    if spec.guided and not args.guide:
-        raise InputError(
-            f"the checkpoint holds a {spec.label} model: give an edge image with --guide"
-        )
-    guide = read_image(args.guide) if args.guide else None
-
-    def infer(image, mask, _image_path):
-        return inpainter(image, mask, guide)
-
-    return infer

@@ -1,4 +1,4 @@
-"""``deepfill-tf train``: train DeepFill v1 / v2 from a YAML config.
+"""``deepfill-tf train``: train any trainable family from a YAML config.
 
   deepfill-tf train --config CONFIG.yml [--set key=value ...] [--strategy auto]
                     [--logical-cpus N] [--max-iters N]

@@ -1,25 +1,35 @@
 """Strict YAML in, ``TrainConfig`` out; ``--set key=value`` overrides; atomic save.
 
-``load_config`` reads our configs (flat YAML, every key a ``TrainConfig`` field, ``model``
-required) and the ORIGINAL ``inpaint.yml`` files of generative_inpainting v1.0.0 (upper-case
-keys) and v2.0.0 (lower-case keys), which it hands to ``neuralgym_compat`` for translation.
-Every problem is a one-line ``ConfigError`` naming the file (or the ``--set``) and the key.
+``load_config`` reads our configs (``model`` required; the shared keys and the family's
+section keys flat, or the section nested under the family's name) and files of other
+dialects through *config translators*: packages that declare an entry point in the group
+``deepfill_tf.config_translators`` (``neuralgym_compat`` does, for the ORIGINAL
+generative_inpainting ``inpaint.yml`` files). Nothing here imports a translator by name, so
+the translators sit on top of the package. Every problem is a one-line ``ConfigError``
+naming the file (or the ``--set``) and the key.
+
+A translator is an object with ``detect(data: dict) -> bool`` and
+``translate(data: dict, source: str, overrides: Sequence[str]) -> TrainConfig``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
+import functools
+import importlib.metadata
 import os
 import pathlib
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
-from deepfill_tf.config.train_config import TrainConfig, field_base_type, field_types
+from deepfill_tf.config.schema import base_type, field_types, suggest
+from deepfill_tf.config.train_config import TrainConfig, shared_keys, unknown_key_message
 from deepfill_tf.errors import ConfigError
+from deepfill_tf.fileio import write_atomic
+from deepfill_tf.registry import Family, families, get_family
+
+TRANSLATOR_GROUP = "deepfill_tf.config_translators"
 
 # configs/ at the repository root (present in a clone / editable install).
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
@@ -72,12 +82,6 @@ def read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def suggest(key: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest known key, or ``""``."""
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def parse_override(text: str) -> tuple[str, Any, str]:
     """Split one ``--set key=value`` into ``(key, value, raw_value)``.
 
@@ -106,53 +110,108 @@ def string_if_text(value: Any, raw: str, text_wanted: bool) -> Any:
     return value
 
 
+def known_keys(family: Family | None = None) -> dict[str, Any]:
+    """Key -> type hint of every key a config of ``family`` may hold (shared + section);
+    without a family, the keys of every registered family."""
+    keys = {"model": str, **shared_keys()}
+    for f in [family] if family is not None else families():
+        if f.config_section is not None:
+            keys.update(field_types(f.config_section))
+    return keys
+
+
+def _key_type(text: str, key: str, family: Family) -> Any:
+    keys = known_keys(family)
+    if key not in keys:
+        raise ConfigError(f"--set {text!r}: unknown key {key!r}{suggest(key, keys)}")
+    return base_type(keys[key])
+
+
 def apply_overrides_to_dict(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Our config as a dict + ``--set`` overrides (our field names) -> new dict."""
+    """Our config as a flat dict (with ``model``) + ``--set`` overrides -> new dict."""
     data = dict(data)
+    family = _family_of(data, "--set")
     for text in overrides:
         key, value, raw = parse_override(text)
-        if key not in field_types():
-            raise ConfigError(f"--set {text!r}: unknown key {key!r}{suggest(key, field_types())}")
-        data[key] = string_if_text(value, raw, field_base_type(key) is str)
+        data[key] = string_if_text(value, raw, _key_type(text, key, family) is str)
     return data
 
 
 def apply_overrides(config: TrainConfig, overrides: Sequence[str]) -> TrainConfig:
-    """A ``TrainConfig`` with ``--set`` overrides (our field names) applied and re-validated.
+    """A ``TrainConfig`` with ``--set`` overrides applied and re-validated.
 
-    Model-dependent fields were resolved when ``config`` was made, so ``model`` cannot be
-    changed here (change it in the file's dict before construction instead).
+    The family's published defaults were resolved when ``config`` was made, so ``model``
+    cannot be changed here (change it in the file's dict before construction instead).
     """
     changes = {}
+    family = get_family(config.model)
     for text in overrides:
         key, value, raw = parse_override(text)
-        if key not in field_types():
-            raise ConfigError(f"--set {text!r}: unknown key {key!r}{suggest(key, field_types())}")
+        kind = _key_type(text, key, family)
         if key == "model" and value != config.model:
             raise ConfigError(
                 f"--set {text!r}: the model is fixed by the config file ({config.model})"
             )
-        changes[key] = string_if_text(value, raw, field_base_type(key) is str)
+        changes[key] = string_if_text(value, raw, kind is str)
     if not changes:
         return config
     try:
-        return dataclasses.replace(config, **changes)
+        return config.replace(**changes)
     except ConfigError as e:
         raise ConfigError(f"--set: {e}") from None
 
 
+def _family_of(data: dict[str, Any], source: str) -> Family:
+    names = ", ".join(f.name for f in families() if f.trainable)
+    if "model" not in data:
+        raise ConfigError(f"{source}: missing key 'model' (one of {names})")
+    try:
+        return get_family(data["model"])
+    except ConfigError:
+        raise ConfigError(
+            f"{source}: key 'model' must be one of {names}, got {data['model']!r}"
+        ) from None
+
+
+def flatten(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Our config dict with the section nested under the family's name -> flat dict."""
+    family = _family_of(data, source)
+    flat = {}
+    for key, value in data.items():
+        if key in (family.name, *family.aliases) and isinstance(value, dict):
+            for inner, inner_value in value.items():
+                if inner in flat:
+                    raise ConfigError(f"{source}: key {inner!r} is given twice")
+                flat[inner] = inner_value
+        elif key in flat:
+            raise ConfigError(f"{source}: key {key!r} is given twice")
+        else:
+            flat[key] = value
+    return flat
+
+
 def config_from_dict(data: dict[str, Any], source: str) -> TrainConfig:
-    """Strictly build a ``TrainConfig`` from our flat dict; errors name ``source``."""
-    unknown = [k for k in data if k not in field_types()]
+    """Strictly build a ``TrainConfig`` from our dict (flat or nested); errors name ``source``."""
+    data = flatten(data, source)
+    family = _family_of(data, source)
+    keys = known_keys(family)
+    unknown = [k for k in data if k not in keys]
     if unknown:
         key = unknown[0]
-        raise ConfigError(f"{source}: unknown key {key!r}{suggest(key, field_types())}")
-    if "model" not in data:
-        raise ConfigError(f"{source}: missing key 'model' (deepfill_v1 or deepfill_v2)")
+        raise ConfigError(f"{source}: {unknown_key_message(key, family, keys)}")
     try:
         return TrainConfig(**data)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+
+
+@functools.cache
+def translators() -> tuple[Any, ...]:
+    """The config translators installed (entry points of ``TRANSLATOR_GROUP``)."""
+    found = []
+    for entry in importlib.metadata.entry_points(group=TRANSLATOR_GROUP):
+        found.append(entry.load())
+    return tuple(found)
 
 
 def find_config(name_or_path: str | os.PathLike) -> pathlib.Path:
@@ -175,10 +234,8 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
     Args:
         path: a YAML file, or the bare name of a shipped config (``configs/<name>.yml``).
         overrides: ``"key=value"`` strings, value parsed as YAML. For our files the keys are
-            ``TrainConfig`` fields. For an original ``inpaint.yml`` a key may be one of the
-            original's (``MAX_ITERS`` in v1 files, ``max_iters``/``dataset`` in v2 files,
-            ``DATA_FLIST.places2`` for a nested entry), applied before translation, or one of
-            our fields, applied after it (so ours win).
+            shared keys or the family's section keys. A translated file (e.g. an original
+            ``inpaint.yml``) takes the keys its translator documents.
 
     Returns:
         The validated, frozen ``TrainConfig``.
@@ -188,11 +245,12 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
     """
     path = find_config(path)
     data = read_yaml_mapping(path)
-    from neuralgym_compat.inpaint_yml import detect_dialect, translate_inpaint_dict
-
-    if detect_dialect(data) is not None:
-        return translate_inpaint_dict(data, str(path), overrides)
+    if "model" not in data:
+        for translator in translators():
+            if translator.detect(data):
+                return translator.translate(data, str(path), overrides)
     source = str(path) + "".join(f" --set {o}" for o in overrides)
+    data = flatten(data, str(path))
     return config_from_dict(apply_overrides_to_dict(data, overrides), source)
 
 
@@ -204,18 +262,9 @@ def save_config(config: TrainConfig, path: str | os.PathLike) -> pathlib.Path:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = (
-        "# Resolved deepfill_tf training config (every field of TrainConfig).\n"
+        "# Resolved deepfill_tf training config: the shared keys, then the family's section.\n"
         "# Load it with deepfill_tf.config.load_config or `deepfill-tf train --config`.\n"
         + yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
     return path

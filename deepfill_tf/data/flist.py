@@ -1,18 +1,24 @@
-"""The original's ``.flist`` training file lists and guided edge-image names.
+"""``.flist`` training file lists (the original's format) and guided edge-image names.
 
 A ``.flist`` is a text file with one image path per line (what the original README's
-``flist.py`` script writes). The original reads it with ``f.read().splitlines()`` and hands each
-line to ``cv2.imread`` unchanged, so **relative paths are relative to the current working
-directory** of the training process, not to the flist's folder. ``read_flist`` does the same
-by default (and makes the paths absolute right away, so a later ``os.chdir`` cannot change
-them); ``relative_to="flist"`` resolves them against the flist's folder instead.
+``flist.py`` script writes). The original (JiahuiYu/generative_inpainting ``train.py``) does
+``open(flist).read().splitlines()`` and hands each line to neuralgym's ``DataFromFNames``,
+which passes it straight to ``cv2.imread``. Hence:
+
+* a path is used exactly as written; a relative path is relative to the **current working
+  directory** of the training process, not to the folder of the ``.flist`` file. ``read_flist``
+  does the same by default (and makes the paths absolute right away, so a later ``os.chdir``
+  cannot change them); ``relative_to="flist"`` resolves them against the flist's folder;
+* the original keeps blank lines and surrounding spaces, and ``cv2.imread('')`` then fails
+  forever (the reader thread sleeps and retries); we strip each line and skip blank ones.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 
-from neuralgym_compat import flist as neuralgym_flist
+from deepfill_tf.errors import ConfigError
 
 __all__ = ["edge_path", "read_flist"]
 
@@ -22,13 +28,10 @@ EDGE_SUFFIX = "_edge.jpg"
 def read_flist(
     path: str | os.PathLike, *, relative_to: str | os.PathLike | None = None
 ) -> list[str]:
-    """Image paths of a ``.flist`` file, in file order.
-
-    The file is parsed by ``neuralgym_compat.flist.read_flist`` (stripped lines, blank lines
-    ignored); the paths are then made absolute.
+    """Image paths of a ``.flist`` file, in file order (stripped, blank lines skipped).
 
     Args:
-        path: the flist file.
+        path: the flist file (UTF-8).
         relative_to: base of relative paths: ``None`` = the current working directory (as
             the original), ``"flist"`` = the flist's own folder, or any folder.
 
@@ -37,9 +40,26 @@ def read_flist(
         warning, when the pipeline reaches them).
 
     Raises:
-        ConfigError: the flist cannot be read or names no file at all.
+        ConfigError: the flist cannot be read or names no file at all; the message names
+            the file and, for a line that is not text, its line number.
     """
-    names = neuralgym_flist.read_flist(path)  # the file format: one of the original's
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"file list not found: {path}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read file list {path}: {e.strerror or e}") from None
+    names = []
+    for number, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}:{number}: not UTF-8 text (is it a file list?)") from None
+        if line:
+            names.append(line)
+    if not names:
+        raise ConfigError(f"file list {path} lists no image paths")
     if relative_to is None:
         base = os.getcwd()
     elif os.fspath(relative_to) == "flist":
@@ -50,11 +70,11 @@ def read_flist(
 
 
 def edge_path(image_path: str) -> str:
-    """The guided edge image beside ``image_path``: ``<name>_edge.jpg``.
+    """The guided DeepFill v2 edge image beside ``image_path``: ``<name>_edge.jpg``.
 
-    The original builds it as ``fname[:-4] + '_edge.jpg'``, i.e. it replaces a 3-letter
-    extension; for those (``a.png`` -> ``a_edge.jpg``) this is the same, for other lengths
-    (``a.jpeg``) the extension is replaced as a whole (``a_edge.jpg``, where the original
-    would look for ``a.j_edge.jpg``).
+    The original builds it as ``fname[:-4] + '_edge.jpg'``: it drops the last four
+    characters, i.e. a dot and a 3-letter extension (``a/x.png`` -> ``a/x_edge.jpg``, the
+    same here). For other extensions the original's name is odd (``x.jpeg`` -> ``x._edge.jpg``);
+    here the extension is replaced as a whole (``x.jpeg`` -> ``x_edge.jpg``).
     """
     return os.path.splitext(image_path)[0] + EDGE_SUFFIX

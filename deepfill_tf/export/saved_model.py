@@ -37,12 +37,12 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from deepfill_tf.errors import CheckpointError, DeepfillError
 from deepfill_tf.inference.pipeline import MIN_SIDE, inpaint_uint8
+from deepfill_tf.registry import families, get_family
 
 BYTES_SIGNATURE = "serving_default"
 TENSORS_SIGNATURE = "inpaint_tensors"
 # Ops that call back into the Python interpreter: TF Serving has none.
 PYTHON_BOUND_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
-EXPORTABLE_MODELS = ("deepfill_v1", "deepfill_v2")
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -389,14 +389,16 @@ def load_exportable_generator(checkpoint: str, model: str = "auto"):
       (generator, ModelSpec)
 
     Raises:
-      CheckpointError: unreadable checkpoint, another model than ``model``, or SC-FEGAN.
+      CheckpointError: unreadable checkpoint, another model than ``model``, or a family that
+        does not export (``Family.exportable``).
     """
     from deepfill_tf.inference.loading import load_generator
 
     generator, spec = load_generator(checkpoint, model)
-    if spec.name not in EXPORTABLE_MODELS:
+    if not get_family(spec.family).exportable:
+        can = ", ".join(f.label for f in families() if f.exportable)
         raise CheckpointError(
-            f"the checkpoint holds a {spec.label} generator; export supports DeepFill v1 and v2"
+            f"the checkpoint holds a {spec.label} generator; export supports {can}"
         )
     return generator, spec
 
@@ -405,7 +407,8 @@ def export_checkpoint(checkpoint: str, export_dir: str, *, model: str = "auto", 
     """Load ``checkpoint`` (``load_exportable_generator``) and export it (``export_saved_model``).
 
     Raises:
-      CheckpointError: unreadable checkpoint, another model than ``model``, or SC-FEGAN.
+      CheckpointError: unreadable checkpoint, another model than ``model``, or a family that
+        does not export (``Family.exportable``).
       DeepfillError: see ``export_saved_model``.
     """
     generator, _ = load_exportable_generator(checkpoint, model)

@@ -1,53 +1,70 @@
-"""Build the right generator for a checkpoint and load its weights."""
+"""Build the right generator for a checkpoint and load its weights, for any family.
+
+A checkpoint is one of:
+
+* a ``deepfill-tf train`` run directory (its latest ``ckpt-N``) or one of its prefixes: the
+  run's ``config.yml`` names the family and the generator's options;
+* a file in a family's own format (``Family.checkpoint_suffixes``, e.g. Torch7 ``.t7``);
+* an original TF1 checkpoint (folder or prefix): every family is asked whether the variables
+  hold its generator (``Family.detect``).
+"""
 
 from __future__ import annotations
 
-from deepfill_tf.convert.detect import ModelSpec, check_requested_model, detect_model
+import os
+
+from deepfill_tf.config import load_config
+from deepfill_tf.convert.run_checkpoint import (
+    read_run_checkpoint,
+    resolve_run_checkpoint,
+    run_config_path,
+)
 from deepfill_tf.convert.tf1_checkpoint import load_tf1_checkpoint, read_tf1_checkpoint
 from deepfill_tf.errors import CheckpointError
+from deepfill_tf.inference.inpainter import Inpainter
+from deepfill_tf.registry import ModelSpec, detect_spec, families, get_family
 
 
-def build_generator(spec: ModelSpec):
-    """A built (unloaded) generator for ``spec``."""
-    if spec.name == "deepfill_v1":
-        from deepfill_tf.models.deepfill_generator import DeepFillV1Generator
-
-        return DeepFillV1Generator(cnum=spec.cnum).build_for(64, 64)
-    if spec.name == "deepfill_v2":
-        from deepfill_tf.models.deepfill_generator import DeepFillV2Generator
-
-        return DeepFillV2Generator(cnum=spec.cnum, guided=spec.guided).build_for(64, 64)
-    if spec.name == "scfegan":
-        from deepfill_tf.models.sc_fegan import SCFEGANGenerator
-
-        model = SCFEGANGenerator(cnum=spec.cnum)
-        model.build((1, 128, 128, 9))
-        return model
-    raise ValueError(f"unknown model {spec.name}")
+def check_requested_model(spec: ModelSpec, requested: str) -> None:
+    """Raise a CheckpointError if ``--model`` names another family than the checkpoint holds."""
+    if requested == "auto":
+        return
+    if get_family(requested).name != spec.family:
+        raise CheckpointError(
+            f"checkpoint holds a {spec.label} generator, not {requested}"
+            f" (leave out --model, or use --model {spec.family})"
+        )
 
 
 def load_generator(checkpoint: str, model: str = "auto"):
-    """Read ``checkpoint``, detect the model, build it and assign every variable strictly.
+    """Read ``checkpoint``, find its family, build the generator, assign every variable strictly.
 
-    ``checkpoint`` is an original TF1 checkpoint (directory or prefix), or a ``deepfill-tf
-    train`` run directory (its latest checkpoint) or one of its ``ckpt-N`` prefixes.
+    Args:
+      checkpoint: see the module docstring.
+      model: ``"auto"`` or the family the checkpoint must hold.
 
     Returns:
       (generator, ModelSpec)
 
     Raises:
-      CheckpointError: unreadable checkpoint, no known generator, a model other than the
+      CheckpointError: unreadable checkpoint, no known generator, another family than the
         requested one, or variables missing / unexpected / mis-shaped.
     """
-    from deepfill_tf.training.checkpointing import resolve_run_checkpoint
-
+    checkpoint = os.fspath(checkpoint)
+    if model != "auto":
+        get_family(model)  # an unknown name fails here, naming the known ones
     run_prefix = resolve_run_checkpoint(checkpoint)
     if run_prefix is not None:
         return _load_run_generator(run_prefix, model)
+    for family in families():
+        if family.checkpoint_suffixes and checkpoint.endswith(family.checkpoint_suffixes):
+            generator, spec = family.load_checkpoint(checkpoint)
+            check_requested_model(spec, model)
+            return generator, spec
     variables = read_tf1_checkpoint(checkpoint)
-    spec = detect_model(variables)
+    spec = detect_spec(variables)
     check_requested_model(spec, model)
-    generator = build_generator(spec)
+    generator = get_family(spec.family).build_generator(spec)
     load_tf1_checkpoint(generator, checkpoint, source=variables)
     return generator, spec
 
@@ -59,27 +76,34 @@ def _load_run_generator(prefix: str, model: str):
     TF1 names, are assigned with the same strict check as an original checkpoint (every
     variable found, none left over, same shapes).
     """
-    import os
-
-    from deepfill_tf.training.checkpointing import read_run_checkpoint, run_config_path
-
     variables = read_run_checkpoint(prefix, parts=("generator",))
     variables.pop("global_step", None)
-    detected = detect_model(variables)
     config_path = run_config_path(prefix)
     if os.path.isfile(config_path):
-        from deepfill_tf.config import load_config
-
         config = load_config(config_path)
-        spec = ModelSpec(config.model, config.cnum, config.guided)
-        if spec != detected:
+        family = get_family(config.model)
+        spec = family.spec_from_config(config)
+        detected = family.detect(variables)
+        if detected is not None and detected != spec:
             raise CheckpointError(
-                f"{prefix} holds a {detected.label} generator with cnum {detected.cnum}, but"
-                f" {config_path} describes a {spec.label} with cnum {spec.cnum}"
+                f"{prefix} holds a {detected.label} generator with {dict(detected.options)},"
+                f" but {config_path} describes a {spec.label} with {dict(spec.options)}"
             )
     else:
-        spec = detected  # a prefix copied without its run directory
+        spec = detect_spec(variables)  # a prefix copied without its run directory
     check_requested_model(spec, model)
-    generator = build_generator(spec)
+    generator = get_family(spec.family).build_generator(spec)
     load_tf1_checkpoint(generator, prefix, source=variables)
     return generator, spec
+
+
+def load_inpainter(checkpoint: str, model: str = "auto", **options):
+    """Load ``checkpoint`` (``load_generator``) and return its family's inpainter.
+
+    ``options`` are the family's inference options (e.g. ``original_postprocess=True``).
+    The result is called as ``inpainter(image, hole_mask, **extras)`` (see ``Inpainter``).
+    """
+    generator, spec = load_generator(checkpoint, model)
+    family = get_family(spec.family)
+    own = family.make_inpainter(generator, spec, **options)
+    return own or Inpainter(generator, family=family, spec=spec, **options)

@@ -125,6 +125,11 @@ class DeepFillGenerator(keras.Model):
         self.allconv17 = self._conv("allconv17", 3, 3, activation=None)
 
     @property
+    def family(self) -> str:
+        """Registered family name (``deepfill_tf.registry``): v2 when gated, else v1."""
+        return "deepfill_v2" if self.gated else "deepfill_v1"
+
+    @property
     def input_channels(self) -> int:
         """Channels of the image argument: 3, or 4 with the guidance edge map."""
         return 4 if self.guided else 3

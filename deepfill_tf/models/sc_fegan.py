@@ -4,7 +4,7 @@ Paper reference: Jo & Park, "SC-FEGAN: Face Editing Generative Adversarial Netwo
 Sketch and Color" (ICCV 2019). Reproduces ``Model.build_gen`` of run-youngjoo/SC-FEGAN; layer
 names copy the original scopes so the released checkpoint loads with
 ``deepfill_tf.convert.load_tf1_checkpoint(model, path)``. The inputs are prepared by
-``deepfill_tf.inference.scfegan_inputs``.
+``deepfill_tf.families.scfegan.inputs``.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class SCFEGANGenerator(keras.Model):
       cnum: base width (64 in the released model; 92,886,100 parameters). ``tiny()`` gives 4.
 
     Input: (B, H, W, 9) float32 with H, W multiples of 128, channels in the original's order
-      (``deepfill_tf.inference.scfegan_inputs.prepare_scfegan_batch`` builds it):
+      (``deepfill_tf.families.scfegan.inputs.prepare_scfegan_batch`` builds it):
       0-2 incomplete image = image * (1 - mask), BGR in [-1, 1] (0 in the hole); 3 sketch {0, 1};
       4-6 colour strokes, BGR in [-1, 1] inside the hole (-1 where not stroked), 0 outside;
       7 mask {0, 1}, 1 = hole; 8 noise {0, 1}, zero outside the hole.
@@ -66,6 +66,7 @@ class SCFEGANGenerator(keras.Model):
 
     # Every original variable lives under this scope, whatever the Keras model is called.
     tf1_scopes = ("generator",)
+    family = "scfegan"  # registered family name (deepfill_tf.registry)
 
     def __init__(self, cnum: int = 64, name: str = "generator", **kwargs):
         super().__init__(name=name, **kwargs)

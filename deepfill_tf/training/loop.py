@@ -1,23 +1,22 @@
-"""The generic GAN training loop: strategy, D and G steps, one shared Adam, checkpoints.
+"""The generic training loop: strategy, phases of objectives, checkpoints, summaries.
 
-One iteration is what the original's neuralgym trainer does per step: ``d_steps`` (5 for
-v1, 1 for v2) discriminator steps, then one generator step, each on its own batch with its
-own random mask; the global step counts generator steps, so ``max_iters`` and ``train_spe``
-mean what they meant in the original.
+One iteration runs the current phase's recipe (``deepfill_tf.training.task.Phase``): e.g.
+DeepFill v1's 5 discriminator steps then one generator step, GLCIC's completion-only,
+discriminator-only and joint phases, or a single reconstruction step for a family without a
+discriminator. Each step draws its own batch and its own random parts (stateless seed
+``[seed, counter]``); the global step counts iterations, so ``max_iters`` and ``train_spe``
+mean what they meant in the originals, and a resumed run lands in the phase of its step.
 
-The original creates ONE ``tf.train.AdamOptimizer`` and minimises both losses with it, so its
-bias-correction powers ``beta1_power``/``beta2_power`` advance after every D step AND every G
-step. Here one Keras Adam is built on the G + D variables and ``apply``-ed to each subset
-(Keras 3 allows a subset of the variables it was built with); its ``iterations`` counter,
-which gives the bias correction (``beta ** (iterations + 1)``), advances on both, as the
-original (tests/test_training_loop.py checks it). ``epsilon`` is TF1's 1e-8, not Keras' 1e-7.
+One optimiser (``Task.make_optimizer``) is built on the variables of every objective and
+``apply``-ed to each subset (Keras 3 allows a subset of the variables it was built with); for
+DeepFill this is the original's single shared Adam, whose bias-correction counter advances on
+D and G steps alike (tests/test_training_loop.py checks it).
 
-Distribution: every replica gets ``batch_size / replicas`` images and the same random mask
-(the original shares one mask by the whole batch); each replica's loss is the mean over its
-images divided by the number of replicas and the optimiser sums the gradients over replicas,
-so the update is that of the mean loss over the global batch. Note that the original's
-``batch_size`` was per GPU (neuralgym builds one tower per GPU): to reproduce an N-GPU
-original run set ``batch_size`` to N times its value.
+Distribution: every replica gets ``batch_size / replicas`` images and the same random parts;
+each replica's loss is the mean over its images divided by the number of replicas and the
+optimiser sums the gradients over replicas, so the update is that of the mean loss over the
+global batch. (The original DeepFill's ``batch_size`` was per GPU: to reproduce an N-GPU run
+set ``batch_size`` to N times its value.)
 """
 
 from __future__ import annotations
@@ -32,27 +31,17 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from deepfill_tf.config import load_config, save_config
+from deepfill_tf.convert.run_checkpoint import CONFIG_NAME
 from deepfill_tf.errors import ConfigError, DeepfillError, InputError
-from deepfill_tf.training.checkpointing import (
-    CONFIG_NAME,
-    RunCheckpoint,
-    initialise_from,
-    sorted_variables,
-)
+from deepfill_tf.registry import get_family
+from deepfill_tf.training.checkpointing import RunCheckpoint, initialise_from, sorted_variables
 from deepfill_tf.training.strategy import describe_strategy, is_chief, worker_count, worker_index
-from deepfill_tf.training.summaries import Progress, StaticViews, Summaries
+from deepfill_tf.training.summaries import Progress, Summaries
+from deepfill_tf.training.task import Phase, Task, phase_at
 
-# Fields that fix the variables' shapes: a log_dir cannot be resumed with other values.
-ARCHITECTURE_KEYS = (
-    "model",
-    "guided",
-    "cnum",
-    "disc_cnum",
-    "img_shapes",
-    "height",
-    "width",
-    "gan_with_mask",
-)
+# Shared keys that fix the variables' shapes (plus the family's ``architecture_keys``).
+ARCHITECTURE_KEYS = ("model", "img_shapes")
 
 
 class TrainingError(DeepfillError):
@@ -63,9 +52,9 @@ class TrainingError(DeepfillError):
 class TrainResult:
     """What ``Trainer.fit`` did.
 
-    start_step / step: global (generator) step at the start and at the end; stopped_by:
-    ``"SIGINT"`` / ``"SIGTERM"`` if a signal ended the run early, else None; checkpoint: the
-    latest checkpoint prefix in log_dir (None if none); metrics: the last step's losses.
+    start_step / step: global step at the start and at the end; stopped_by: ``"SIGINT"`` /
+    ``"SIGTERM"`` if a signal ended the run early, else None; checkpoint: the latest
+    checkpoint prefix in log_dir (None if none); metrics: the last step's losses.
     """
 
     start_step: int
@@ -75,26 +64,14 @@ class TrainResult:
     metrics: dict[str, float]
 
 
-def make_optimizer(config) -> keras.optimizers.Adam:
-    """The original's Adam: ``lr``, ``beta1``, ``beta2`` from the config, epsilon 1e-8."""
-    return keras.optimizers.Adam(
-        learning_rate=config.lr,
-        beta_1=config.beta1,
-        beta_2=config.beta2,
-        epsilon=1e-8,  # tf.compat.v1.train.AdamOptimizer's default
-        name="adam",
-    )
-
-
 def prepare_run_dir(config, log_dir: str) -> str:
     """Create ``log_dir`` and write the resolved config there (atomically).
 
     Raises:
-        ConfigError: ``log_dir`` holds a run whose architecture (``ARCHITECTURE_KEYS``)
-            differs, so its checkpoints could not be restored into this model.
+        ConfigError: ``log_dir`` holds a run whose architecture (``ARCHITECTURE_KEYS`` and
+            the family's ``architecture_keys``) differs, so its checkpoints could not be
+            restored into this model.
     """
-    from deepfill_tf.config import load_config, save_config
-
     path = os.path.join(log_dir, CONFIG_NAME)
     if os.path.isfile(path):
         try:
@@ -102,8 +79,9 @@ def prepare_run_dir(config, log_dir: str) -> str:
         except DeepfillError:
             previous = None
         if previous is not None:
-            for key in ARCHITECTURE_KEYS:
-                old, new = getattr(previous, key), getattr(config, key)
+            keys = ARCHITECTURE_KEYS + tuple(get_family(config.model).architecture_keys)
+            for key in keys:
+                old, new = getattr(previous, key, None), getattr(config, key, None)
                 if old != new:
                     raise ConfigError(
                         f"log_dir {log_dir} holds a run with {key}={old!r}, this config has"
@@ -144,22 +122,22 @@ class _SignalStop:
 
 
 class Trainer:
-    """Trains a task (``deepfill_tf.training.task``) under a ``tf.distribute`` strategy.
+    """Trains a family's task (``deepfill_tf.training.task``) under a ``tf.distribute`` strategy.
 
     Args:
         config: ``TrainConfig``.
         strategy: default: the current (default) strategy, i.e. one device.
         task: a task whose models were created under ``strategy.scope()``; default
-            ``make_task(config)`` built here.
+            ``get_family(config.model).make_task(config)`` built here.
         optimizer: an unbuilt optimiser created under ``strategy.scope()``, instead of
-            ``make_optimizer(config)`` (tests: ``SGD(1.0)`` makes the weight change equal
+            ``task.make_optimizer()`` (tests: ``SGD(1.0)`` makes the weight change equal
             the gradient).
         log_dir: run directory (default ``config.log_dir``).
         max_to_keep: checkpoints kept in log_dir.
         log: where one-line messages go (chief only); default ``print``.
 
     Attributes:
-        task, optimizer, step (int64 variable, generator steps), checkpoints (RunCheckpoint).
+        task, optimizer, step (int64 variable, iterations), checkpoints (RunCheckpoint).
     """
 
     def __init__(
@@ -167,7 +145,7 @@ class Trainer:
         config,
         strategy: tf.distribute.Strategy | None = None,
         *,
-        task=None,
+        task: Task | None = None,
         optimizer: keras.optimizers.Optimizer | None = None,
         log_dir: str | None = None,
         max_to_keep: int = 5,
@@ -187,18 +165,14 @@ class Trainer:
         self._log = log
         with self.strategy.scope():
             if task is None:
-                from deepfill_tf.training.task import make_task
-
-                task = make_task(config)
+                task = get_family(config.model).make_task(config)
             self.task = task
-            self.optimizer = optimizer or make_optimizer(config)
-            self.optimizer.build(
-                sorted_variables(
-                    list(task.g_variables) + list(task.d_variables),
-                    task.generator,
-                    task.discriminator,
-                )
-            )
+            self.phases = list(task.phases())
+            self.objectives = task.objectives()
+            self.optimizer = optimizer or task.make_optimizer()
+            networks = list(task.networks.values())
+            variables = {id(v): v for o in self.objectives.values() for v in o.variables()}
+            self.optimizer.build(sorted_variables(list(variables.values()), *networks))
             self.step = tf.Variable(
                 0,
                 dtype=tf.int64,
@@ -208,16 +182,14 @@ class Trainer:
             )
         self.checkpoints = RunCheckpoint(
             self.log_dir,
-            task.generator,
-            task.discriminator,
+            task.networks,
             self.optimizer,
             self.step,
             max_to_keep=max_to_keep,
             chief=self.chief,
             worker=worker_index(self.strategy),
         )
-        self._d_fn = tf.function(self._d_step)
-        self._g_fn = tf.function(self._g_step)
+        self._step_fns: dict[str, Callable] = {}
         self._visual_fn = tf.function(self._visuals)
         self._any_fn = tf.function(self._any_worker)
 
@@ -229,14 +201,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
 
-    def _replica_step(self, loss_fn, variables, batch, seed):
+    def _replica_step(self, name, batch, seed):
+        objective = self.objectives[name]
+        variables = objective.variables()
         random = self.task.sample_random(seed)
         with tf.GradientTape() as tape:
-            loss, metrics = loss_fn(batch, random)
+            loss, metrics = objective.loss(batch, random)
             scaled = loss / float(self.replicas)
         grads = tape.gradient(scaled, variables)
-        # Variables the loss does not reach (v1 pretrain_coarse_network: stage 2) are skipped,
-        # as TF1's minimize skips None gradients.
+        # Variables the loss does not reach (DeepFill v1 pretrain_coarse_network: stage 2)
+        # are skipped, as TF1's minimize skips None gradients.
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return metrics
@@ -247,32 +221,35 @@ class Trainer:
             for k, v in per_replica.items()
         }
 
-    def _d_step(self, batch, seed):
+    def _distributed_step(self, name, batch, seed):
         # A closure, not strategy.run(args=variables): MirroredStrategy would hand each
         # replica its component variables, which the optimiser does not know.
         def replica(batch, seed):
-            return self._replica_step(self.task.d_loss, self.task.d_variables, batch, seed)
+            return self._replica_step(name, batch, seed)
 
         return self._reduce(self.strategy.run(replica, args=(batch, seed)))
 
-    def _g_step(self, batch, seed):
-        def replica(batch, seed):
-            return self._replica_step(self.task.g_loss, self.task.g_variables, batch, seed)
-
-        metrics = self._reduce(self.strategy.run(replica, args=(batch, seed)))
-        self.step.assign_add(1)
-        return metrics
+    def run_step(self, name: str, batch, seed) -> dict[str, tf.Tensor]:
+        """One optimisation step of objective ``name`` on a distributed batch; ``seed`` int64
+        [2]. Mean metrics over replicas. (Traced once per objective; re-traced after a phase
+        change, which may freeze layers.)"""
+        fn = self._step_fns.get(name)
+        if fn is None:
+            fn = self._step_fns[name] = tf.function(
+                lambda batch, seed: self._distributed_step(name, batch, seed)
+            )
+        return fn(batch, tf.convert_to_tensor(seed, tf.int64))
 
     def d_step(self, batch, seed) -> dict[str, tf.Tensor]:
-        """One discriminator step on a distributed batch; ``seed`` int64 [2]. Mean metrics."""
-        return self._d_fn(batch, tf.convert_to_tensor(seed, tf.int64))
+        """One discriminator step (adversarial tasks)."""
+        return self.run_step("discriminator", batch, seed)
 
     def g_step(self, batch, seed) -> dict[str, tf.Tensor]:
-        """One generator step (advances ``step``). Mean metrics."""
-        return self._g_fn(batch, tf.convert_to_tensor(seed, tf.int64))
+        """One generator step (adversarial tasks). Does not advance ``step``."""
+        return self.run_step("generator", batch, seed)
 
     def seed(self, counter: int) -> tf.Tensor:
-        """Stateless seed of the ``counter``-th D/G step of the run: [config.seed, counter]."""
+        """Stateless seed of the ``counter``-th step of the run: [config.seed, counter]."""
         return tf.constant([self.config.seed, counter], tf.int64)
 
     def _visuals(self, batch, seed):
@@ -286,25 +263,8 @@ class Trainer:
     # ------------------------------------------------------------------ data
 
     def make_dataset(self, seed: int) -> tf.data.Dataset:
-        """The training images of ``config.train_data`` (global batches, repeated)."""
-        from deepfill_tf.data import make_dataset
-
-        c = self.config
-        if not c.train_data:
-            raise ConfigError("key 'train_data' is empty: give a .flist, a folder or tfds:NAME")
-        ds = make_dataset(
-            c.train_data,
-            batch_size=c.batch_size,
-            img_shape=c.img_shapes,
-            random_crop=c.random_crop,
-            random_flip=c.random_flip,
-            random_channel_shuffle=c.random_channel_shuffle,
-            guided=c.guided,
-            edge_threshold=c.edge_threshold,
-            shuffle=True,
-            repeat=True,
-            seed=seed,
-        )
+        """The task's training images (global batches, repeated)."""
+        ds = self.task.make_dataset(seed)
         options = tf.data.Options()
         # Workers read the same seeded stream and keep every n-th batch (no file sharding:
         # a .flist gives no per-worker files).
@@ -326,16 +286,24 @@ class Trainer:
             self.log(f"resumed from step {step} ({latest})")
         elif self.config.model_restore:
             self.log(
-                initialise_from(
-                    self.config.model_restore,
-                    self.checkpoints,
-                    self.task.generator,
-                    self.task.discriminator,
-                )
+                initialise_from(self.config.model_restore, self.checkpoints, self.task.networks)
             )
+        step = int(self.step.numpy())
+        self._set_learning_rate(phase_at(self.phases, step))
+        return step
+
+    def _set_learning_rate(self, phase: Phase) -> None:
         # The checkpoint holds the optimiser's learning-rate variable; the config decides.
-        self.optimizer.learning_rate = self.config.lr
-        return int(self.step.numpy())
+        rate = phase.learning_rate if phase.learning_rate is not None else self.config.lr
+        self.optimizer.learning_rate = rate
+
+    def _enter(self, phase: Phase, step: int) -> None:
+        """Switch to ``phase`` (at the start, on resume, and at a phase boundary)."""
+        self.task.begin_phase(phase)
+        self._set_learning_rate(phase)
+        self._step_fns = {}  # freezing layers changes the variables: trace again
+        if len(self.phases) > 1:
+            self.log(f"phase {phase.name!r} from step {step} ({_recipe(phase)})")
 
     # ------------------------------------------------------------------ the loop
 
@@ -354,7 +322,7 @@ class Trainer:
         SIGINT/SIGTERM; summaries every ``val_psteps`` steps.
 
         Args:
-            dataset: global batches to use instead of ``config.train_data`` (tests).
+            dataset: global batches to use instead of the task's (tests).
             on_step: called as ``on_step(step, metrics)`` after every iteration.
             interactive: progress bar (True) or log lines (False); default: stdout is a tty.
             log_every: log-line interval (default ``min(val_psteps, 100)``).
@@ -376,7 +344,7 @@ class Trainer:
             dataset = self.make_dataset(seed=c.seed + start)
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         summaries = Summaries(self.log_dir, enabled=self.chief)
-        static = StaticViews(c, self.task.generator) if (c.val and self.chief) else None
+        static = self.task.static_views() if (c.val and self.chief) else None
         progress = Progress(
             start,
             max_iters,
@@ -388,22 +356,28 @@ class Trainer:
         stop = _SignalStop()
         stop.install()
         step, saved_at, metrics, stopped_by = start, None, {}, None
-        d_steps = int(self.task.d_steps)
+        phase = phase_at(self.phases, step)
+        self._enter(phase, step)
         try:
             while step < max_iters:
-                counter = step * (d_steps + 1)
-                for k in range(d_steps):
-                    values = self.d_step(self._next(iterator), self.seed(counter + k))
-                    metrics.update(self._finite(values, step + 1, "discriminator"))
-                batch = self._next(iterator)
-                g_seed = self.seed(counter + d_steps)
-                metrics.update(self._finite(self.g_step(batch, g_seed), step + 1, "generator"))
+                if phase is not phase_at(self.phases, step):
+                    phase = phase_at(self.phases, step)
+                    self._enter(phase, step)
+                counter = step * phase.steps_per_iteration
+                for name, times in phase.steps:
+                    for _ in range(times):
+                        batch = self._next(iterator)
+                        seed = self.seed(counter)
+                        counter += 1
+                        values = self.run_step(name, batch, seed)
+                        metrics.update(self._finite(values, step + 1, name))
+                self.step.assign_add(1)
                 step += 1
                 progress.update(step, metrics)
                 if on_step is not None:
                     on_step(step, dict(metrics))
                 if step % c.val_psteps == 0:
-                    self._write_summaries(summaries, step, metrics, batch, g_seed, static, progress)
+                    self._write_summaries(summaries, step, metrics, batch, seed, static, progress)
                 if step % c.train_spe == 0:
                     self._save(step)
                     saved_at = step
@@ -453,7 +427,7 @@ class Trainer:
         return bool(self._any_fn(flag).numpy() > 0)
 
     def _save(self, step: int) -> str:
-        variables = self.task.generator.weights + self.task.discriminator.weights
+        variables = [v for model in self.task.networks.values() for v in model.weights]
         if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables):
             raise TrainingError(
                 f"a weight is NaN/Inf at step {step}: training diverged and was stopped without"
@@ -469,6 +443,8 @@ class Trainer:
         if math.isfinite(rate):
             values["train/steps_per_sec"] = rate
             values["train/images_per_sec"] = rate * self.config.batch_size
+        if len(self.phases) > 1:
+            values["train/phase"] = self.phases.index(phase_at(self.phases, step - 1))
         summaries.scalars(step, values)
         n = int(self.config.viz_max_out)
         if n > 0:
@@ -476,21 +452,17 @@ class Trainer:
                 lambda v: self.strategy.experimental_local_results(v)[0][:n], batch
             )
             grid = self._visual_fn(local, seed)
-            summaries.images(step, "raw_incomplete_predicted_complete", grid, n)
+            if grid is not None:
+                shown = self.task.display(grid)
+                summaries.images(step, "raw_incomplete_predicted_complete", shown, n)
         if static is not None and len(static):
             for i, grid in enumerate(static.grids()):
-                summaries.images(step, f"static_view/{i}_raw_incomplete_complete", grid[None], 1)
+                image = static.display(grid[None])
+                summaries.images(step, f"static_view/{i}_raw_incomplete_complete", image, 1)
         summaries.flush()
 
 
-def train(
-    config,
-    *,
-    strategy: tf.distribute.Strategy | None = None,
-    max_iters: int | None = None,
-    log: Callable[[str], None] = print,
-    **fit_kwargs,
-) -> TrainResult:
-    """Build a ``Trainer`` for ``config`` under ``strategy`` and ``fit`` it (see both)."""
-    trainer = Trainer(config, strategy, log=log)
-    return trainer.fit(max_iters, **fit_kwargs)
+def _recipe(phase: Phase) -> str:
+    return ", ".join(
+        f"{times} {name} step{'s' if times > 1 else ''}" for name, times in phase.steps
+    )

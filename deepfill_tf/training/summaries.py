@@ -2,11 +2,11 @@
 
 * ``Summaries``: scalars (``losses/<name>``, ``train/steps_per_sec``, ``train/images_per_sec``)
   and image grids written with ``tf.summary`` into ``log_dir`` (chief only). Grids arrive as
-  BGR in [-1, 1] like every tensor of this package and are shown as RGB.
+  RGB in [0, 1] (``Task.display`` converts a family's value space).
 * ``Progress``: on an interactive terminal a one-line bar with step rate and ETA, redrawn
   every step; otherwise (logs, CI, pipes) a plain line every ``log_every`` steps.
-* ``StaticViews``: the original's ``val`` option: the first ``static_view_size`` images of
-  ``val_data`` with fixed masks, inpainted by the current generator every ``val_psteps``.
+
+A family's static validation views (``Task.static_views``) live with the family.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-import numpy as np
 import tensorflow as tf
-
-from deepfill_tf.ops.resize import resize_bilinear_align_corners, resize_nearest_align_corners
 
 
 def bgr_to_display(grid: tf.Tensor) -> tf.Tensor:
@@ -48,11 +45,12 @@ class Summaries:
                 tf.summary.scalar(name, float(value))
 
     def images(self, step: int, name: str, grid, max_outputs: int) -> None:
-        """Write an image grid (B, H, W, 3) BGR in [-1, 1]."""
+        """Write an image grid (B, H, W, 3) RGB in [0, 1] (clipped)."""
         if self.writer is None or max_outputs < 1:
             return
+        grid = tf.clip_by_value(tf.convert_to_tensor(grid, tf.float32), 0.0, 1.0)
         with self.writer.as_default(step=int(step)):
-            tf.summary.image(name, bgr_to_display(grid), max_outputs=int(max_outputs))
+            tf.summary.image(name, grid, max_outputs=int(max_outputs))
 
     def flush(self) -> None:
         if self.writer is not None:
@@ -159,91 +157,3 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
-
-
-def static_view_mask(config) -> np.ndarray:
-    """The fixed mask of the static views: float32 (1, H, W, 1), 1 = hole.
-
-    The original's ``build_static_infer_graph`` uses the box (top ``height // 2``, left
-    ``width // 2``, ``height`` x ``width``); it still shrinks it by random deltas and, in v2,
-    ORs a freshly drawn brush mask at every evaluation. Here both are drawn once (no shrink,
-    brush from ``config.seed``) so the views are comparable from one summary to the next.
-    """
-    from deepfill_tf.masks import brush_stroke_mask_tf
-
-    h, w = int(config.img_shapes[0]), int(config.img_shapes[1])
-    mask = np.zeros((1, h, w, 1), np.float32)
-    top, left = config.height // 2, config.width // 2
-    mask[0, top : top + config.height, left : left + config.width, 0] = 1.0
-    if config.model == "deepfill_v2":
-        seed = tf.constant([config.seed, 0], tf.int64)
-        mask = np.maximum(mask, brush_stroke_mask_tf(seed, h, w).numpy())
-    return mask
-
-
-class StaticViews:
-    """Fixed validation images + fixed masks, inpainted for the ``static_view`` summaries.
-
-    Args:
-        config: ``TrainConfig`` (``val_data``, ``static_view_size``, ``img_shapes``,
-            ``guided``, ``random_crop``, ``batch_size``).
-        generator: the (distributed) generator; called outside ``strategy.run``.
-    """
-
-    def __init__(self, config, generator):
-        from deepfill_tf.data import make_dataset
-
-        self.config = config
-        self.generator = generator
-        n = int(config.static_view_size)
-        ds = make_dataset(
-            config.val_data,
-            batch_size=1,
-            img_shape=config.img_shapes,
-            random_crop=config.random_crop,
-            guided=config.guided,
-            edge_threshold=config.edge_threshold,
-            shuffle=False,
-            repeat=False,
-            seed=config.seed,
-            drop_remainder=False,
-        ).take(n)
-        images, edges = [], []
-        for element in ds:
-            if config.guided:
-                images.append(element[0].numpy())
-                edges.append(element[1].numpy())
-            else:
-                images.append(element.numpy())
-        self.images = np.concatenate(images) if images else np.zeros((0, 1, 1, 3), np.float32)
-        self.edges = np.concatenate(edges) if edges else None
-        self.mask = static_view_mask(config)
-        self._flow_resize = (
-            resize_bilinear_align_corners
-            if config.model == "deepfill_v2"
-            else resize_nearest_align_corners
-        )
-        self._infer = tf.function(self._grid)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def _grid(self, images, edges, mask):
-        gen_in = images if edges is None else tf.concat([images, edges], axis=-1)
-        x1, x2, flow = self.generator(gen_in, mask)
-        predicted = x1 if getattr(self.config, "pretrain_coarse_network", False) else x2
-        incomplete = images * (1.0 - mask)
-        complete = predicted * mask + incomplete * (1.0 - mask)
-        shown = incomplete if edges is None else incomplete + edges * mask
-        flow = self._flow_resize(flow, size=tuple(images.shape[1:3]))
-        return tf.concat([images, shown, complete, tf.cast(flow, images.dtype)], axis=2)
-
-    def grids(self) -> np.ndarray:
-        """(N, H, 4W, 3) BGR in [-1, 1]: raw | incomplete | completed | attention flow."""
-        chunk = max(1, int(self.config.batch_size))
-        out = []
-        for start in range(0, len(self.images), chunk):
-            images = tf.constant(self.images[start : start + chunk])
-            edges = None if self.edges is None else tf.constant(self.edges[start : start + chunk])
-            out.append(self._infer(images, edges, tf.constant(self.mask)).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 1, 4, 3), np.float32)

@@ -2,7 +2,7 @@
 
 Pure NumPy functions, no TF. ``prepare_scfegan_batch`` turns uint8 RGB arrays into the
 generator's (1, H, W, 9) input; ``composite_scfegan_output`` turns the generator's tanh output
-back into uint8 RGB. See shared/reference/scfegan.md section 4.
+back into uint8 RGB. Original: run-youngjoo/SC-FEGAN ``demo.py``.
 
 Channel order of the batch (the original's): 0-2 incomplete image (BGR in [-1, 1], 0 in the
 hole), 3 sketch {0, 1}, 4-6 colour strokes (BGR in [-1, 1] in the hole, -1 where not stroked,
