@@ -23,7 +23,7 @@ setup(
         "scipy", "matplotlib",  # deepfill-tf evaluate: SSIM filter, FID sqrtm, report plots
     ],
     extras_require={
-        "test": ["pytest", "ruff", "selenium", "scikit-image"],
+        "test": ["pytest", "ruff==0.17.6", "selenium", "scikit-image"],
         "datasets": ["tensorflow-datasets"],
         "onnx": ["tf2onnx", "onnxruntime"],  # deepfill-tf export --format onnx
         "vgg-convert": ["torch"],  # python -m deepfill_tf.convert.torchvision_vgg (one-off)

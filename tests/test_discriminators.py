@@ -17,21 +17,9 @@ from deepfill_tf.convert.tf1_checkpoint import load_tf1_checkpoint, read_tf1_che
 from deepfill_tf.errors import CheckpointError, InputError
 from deepfill_tf.models.discriminators import SNPatchGANDiscriminator, WGANLocalGlobalCritics
 from deepfill_tf.testing.harness import run_model_test
+from deepfill_tf.testing.parity import assert_parity
 
 ATOL = 1e-5  # MANIFEST: discriminator outputs and SN u
-
-
-def _assert_close(actual, expected, atol, what):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} vs {expected.shape}"
-    err = np.abs(actual - expected)
-    if err.max() > atol:
-        first = np.unravel_index(np.argmax(err > atol), err.shape)
-        raise AssertionError(
-            f"{what}: max err {err.max():.3g} mean {err.mean():.3g} first bad index {first}"
-            f" ({actual[first]} vs {expected[first]})"
-        )
-    return float(err.max())
 
 
 def _random(shape, seed):
@@ -66,10 +54,10 @@ def test_sn_patch_gan_parity_two_runs(oracles):
     for run in (1, 2):
         out = model(x)
         expected = np.load(root / "disc" / f"d_out_run{run}.npy")
-        errors[f"d_out_run{run}"] = _assert_close(out, expected, ATOL, f"D output, run {run}")
+        errors[f"d_out_run{run}"] = assert_parity(out, expected, ATOL, f"D output, run {run}")
         u_after = np.load(root / "disc" / f"u_after_run{run}.npz")
         errors[f"u_after_run{run}"] = max(
-            _assert_close(table[name], u_after[name], ATOL, f"{name} after run {run}")
+            assert_parity(table[name], u_after[name], ATOL, f"{name} after run {run}")
             for name in u_after.files
         )
     print("SN-PatchGAN parity (max abs err):", errors)
@@ -198,7 +186,7 @@ def test_wgan_critics_parity(oracles):
         for what, out in (("local", d_local), ("global", d_global)):
             key = f"d_out_{what}_run{run}"
             expected = np.load(root / "disc" / f"{key}.npy")
-            errors[key] = _assert_close(out, expected, ATOL, key)
+            errors[key] = assert_parity(out, expected, ATOL, key)
     print("WGAN critics parity (max abs err):", errors)
 
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from deepfill_tf.layers import PartialConv2D, hole_mask_from_valid_mask, valid_mask_from_hole_mask
 from deepfill_tf.testing import run_layer_test
+from deepfill_tf.testing.parity import assert_parity
 
 ORACLE_FILES = [
     "chain_multi_k7s2p3_k5s2p2_bias.npz",
@@ -32,19 +33,8 @@ ATOL = RTOL = 1e-5  # MANIFEST: outputs; binary update masks must match exactly
 
 
 def assert_close(actual, expected, what, atol=ATOL, rtol=RTOL):
-    """assert_allclose that says where the arrays diverge (max/mean error, first bad index)."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-    bad = err > atol + rtol * np.abs(expected)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        pytest.fail(
-            f"{what}: {int(bad.sum())}/{bad.size} values off; max err {err.max():.3g}, "
-            f"mean err {err.mean():.3g}, first bad index {first}: "
-            f"got {actual[first]:.7g}, want {expected[first]:.7g}"
-        )
-    return float(err.max())
+    """``assert_parity`` with this file's default tolerances."""
+    assert_parity(actual, expected, atol, what, rtol=rtol)
 
 
 def layer_from_oracle(data, i: int, **kwargs) -> tuple[PartialConv2D, list[np.ndarray]]:

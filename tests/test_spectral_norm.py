@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from deepfill_tf.layers.spectral_norm import SNConv2D, spectral_normalize
 from deepfill_tf.testing.harness import run_layer_test
+from deepfill_tf.testing.parity import assert_parity
 
 
 def _np_normalize(z, eps=1e-12):
@@ -22,17 +23,6 @@ def _np_power_iteration(kernel, u, eps=1e-12):
     u_new = _np_normalize(v @ w, eps)
     sigma = (v @ w @ u_new.T).item()
     return (w / sigma).reshape(kernel.shape), u_new, sigma
-
-
-def _assert_close(actual, expected, atol, what):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    err = np.abs(actual - expected)
-    if err.max() > atol:
-        first = np.unravel_index(np.argmax(err > atol), err.shape)
-        raise AssertionError(
-            f"{what}: max err {err.max():.3g} mean {err.mean():.3g} first bad index {first}"
-            f" ({actual[first]} vs {expected[first]})"
-        )
 
 
 def _converge_u(layer):
@@ -52,9 +42,9 @@ def test_one_power_iteration_matches_numpy():
     kernel_sn, u_new, sigma = spectral_normalize(tf.constant(kernel), tf.constant(u))
     ref_kernel, ref_u, ref_sigma = _np_power_iteration(kernel, u)
     assert kernel_sn.shape == kernel.shape and u_new.shape == (1, 8) and sigma.shape == (1, 1)
-    _assert_close(u_new, ref_u, 1e-6, "u_new")
-    _assert_close(sigma, [[ref_sigma]], 1e-5 * ref_sigma, "sigma")
-    _assert_close(kernel_sn, ref_kernel, 1e-6, "kernel / sigma")
+    assert_parity(u_new, ref_u, 1e-6, "u_new")
+    assert_parity(sigma, [[ref_sigma]], 1e-5 * ref_sigma, "sigma")
+    assert_parity(kernel_sn, ref_kernel, 1e-6, "kernel / sigma")
     # One iteration from a random start underestimates the top singular value.
     assert ref_sigma <= np.linalg.norm(kernel.reshape(-1, 8), 2) + 1e-4
 
@@ -80,8 +70,8 @@ def test_call_uses_new_u_and_assigns_it():
         tf.nn.conv2d(x, ref_kernel.astype(np.float32), 2, "SAME") + bias, alpha=0.2
     )
     assert y.shape == (2, 5, 4, 6)  # TF SAME: ceil(9/2), ceil(8/2)
-    _assert_close(y, ref, 1e-5, "SNConv2D output (sigma from the NEW u)")
-    _assert_close(layer.u, ref_u, 1e-6, "u after one call")
+    assert_parity(y, ref, 1e-5, "SNConv2D output (sigma from the NEW u)")
+    assert_parity(layer.u, ref_u, 1e-6, "u after one call")
 
 
 def test_u_advances_on_every_call_eager_and_in_tf_function():
@@ -97,10 +87,10 @@ def test_u_advances_on_every_call_eager_and_in_tf_function():
     call = tf.function(layer.__call__)
     expected = _np_power_iteration(np.asarray(layer.kernel), u2)[1]
     call(tf.constant(x))
-    _assert_close(layer.u, expected, 1e-6, "u after a tf.function call")
+    assert_parity(layer.u, expected, 1e-6, "u after a tf.function call")
     call(tf.constant(x))
     expected = _np_power_iteration(np.asarray(layer.kernel), expected)[1]
-    _assert_close(layer.u, expected, 1e-6, "u after a second tf.function call")
+    assert_parity(layer.u, expected, 1e-6, "u after a second tf.function call")
 
 
 def test_eager_and_tf_function_agree_from_the_same_state():
@@ -114,8 +104,8 @@ def test_eager_and_tf_function_agree_from_the_same_state():
     graph, u_graph = np.asarray(tf.function(layer.__call__)(x)), np.asarray(layer.u)
     # Graph and eager kernels round differently (~1e-6 on outputs of order 1); a wrong u
     # update would be off by orders of magnitude more.
-    _assert_close(graph, eager, 1e-5, "tf.function vs eager output")
-    _assert_close(u_graph, u_eager, 1e-5, "tf.function vs eager u")
+    assert_parity(graph, eager, 1e-5, "tf.function vs eager output")
+    assert_parity(u_graph, u_eager, 1e-5, "tf.function vs eager u")
 
 
 def _stopped_spectral_normalize(kernel, u, eps=1e-12):
@@ -196,5 +186,5 @@ def test_activation_none_is_linear():
     layer.build(x.shape)
     kernel_sn, _, _ = _np_power_iteration(np.asarray(layer.kernel), np.asarray(layer.u))
     ref = tf.nn.conv2d(x, kernel_sn.astype(np.float32), 2, "SAME")
-    _assert_close(layer(x), ref, 1e-5, "linear SNConv2D")
+    assert_parity(layer(x), ref, 1e-5, "linear SNConv2D")
     assert SNConv2D.from_config(layer.get_config()).get_config() == layer.get_config()

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from deepfill_tf.errors import CheckpointError
+from deepfill_tf.fileio import write_atomic
 
 # Variables a training checkpoint holds besides the weights: Adam slots and counters, the
 # learning-rate variable and the step (neuralgym saves all global variables).
@@ -141,13 +142,13 @@ def tf1_variable_table(model: tf.Module | object, scope: str | None = None) -> d
 
     A model may define ``tf1_variable_table()`` itself; otherwise each variable's Keras path is
     taken relative to the model (everything up to and including the model's own name is
-    dropped) and prefixed with ``scope`` (default: the model's ``tf1_scope`` attribute, else its
-    name). Non-trainable variables are included (e.g. spectral-norm ``u``).
+    dropped) and prefixed with ``scope`` (default: the model's name). Non-trainable variables
+    are included (e.g. spectral-norm ``u``).
     """
     custom = getattr(model, "tf1_variable_table", None)
     if callable(custom):
         return custom()
-    scope = scope or getattr(model, "tf1_scope", None) or model.name
+    scope = scope or model.name
     table = {}
     for variable in model.weights:
         parts = variable.path.split("/")
@@ -253,10 +254,7 @@ def write_tf1_checkpoint(
         for filename in sorted(os.listdir(tmp)):
             os.replace(os.path.join(tmp, filename), os.path.join(directory, filename))
     state = f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'
-    state_tmp = os.path.join(directory, ".checkpoint.tmp")
-    with open(state_tmp, "w", encoding="utf-8") as f:
-        f.write(state)
-    os.replace(state_tmp, os.path.join(directory, "checkpoint"))
+    write_atomic(os.path.join(directory, "checkpoint"), state)
     return os.path.join(directory, name)
 
 

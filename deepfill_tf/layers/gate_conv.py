@@ -2,8 +2,7 @@
 
 Paper reference: Jo & Park, "SC-FEGAN: Face Editing Generative Adversarial Network with User's
 Sketch and Color" (ICCV 2019). Both layers reproduce the released code (``ops.py`` of
-run-youngjoo/SC-FEGAN), quirks included, so the released checkpoint runs unchanged; see
-shared/reference/scfegan.md sections 1-2.
+run-youngjoo/SC-FEGAN), quirks included, so the released checkpoint runs unchanged.
 
 Both layers return the gated output; ``layer(x, return_gate=True)`` returns
 ``(output, gate)`` like the original functions.

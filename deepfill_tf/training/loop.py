@@ -31,7 +31,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from deepfill_tf.config import load_config, save_config
+from deepfill_tf.config import TrainConfig, load_config, save_config
 from deepfill_tf.convert.run_checkpoint import CONFIG_NAME
 from deepfill_tf.errors import ConfigError, DeepfillError, InputError
 from deepfill_tf.registry import get_family
@@ -39,6 +39,11 @@ from deepfill_tf.training.checkpointing import RunCheckpoint, initialise_from, s
 from deepfill_tf.training.strategy import describe_strategy, is_chief, worker_count, worker_index
 from deepfill_tf.training.summaries import Progress, Summaries
 from deepfill_tf.training.task import Phase, Task, phase_at
+
+# A (distributed) batch of images, or (images, edges) for guided DeepFill v2.
+Batch = tf.Tensor | tuple[tf.Tensor, ...]
+# A stateless seed: shape-[2] int64 tensor or a pair of ints.
+SeedLike = tf.Tensor | tuple[int, int] | list[int]
 
 # Shared keys that fix the variables' shapes (plus the family's ``architecture_keys``).
 ARCHITECTURE_KEYS = ("model", "img_shapes")
@@ -64,7 +69,7 @@ class TrainResult:
     metrics: dict[str, float]
 
 
-def prepare_run_dir(config, log_dir: str) -> str:
+def prepare_run_dir(config: TrainConfig, log_dir: str) -> str:
     """Create ``log_dir`` and write the resolved config there (atomically).
 
     Raises:
@@ -142,7 +147,7 @@ class Trainer:
 
     def __init__(
         self,
-        config,
+        config: TrainConfig,
         strategy: tf.distribute.Strategy | None = None,
         *,
         task: Task | None = None,
@@ -229,7 +234,7 @@ class Trainer:
 
         return self._reduce(self.strategy.run(replica, args=(batch, seed)))
 
-    def run_step(self, name: str, batch, seed) -> dict[str, tf.Tensor]:
+    def run_step(self, name: str, batch: Batch, seed: SeedLike) -> dict[str, tf.Tensor]:
         """One optimisation step of objective ``name`` on a distributed batch; ``seed`` int64
         [2]. Mean metrics over replicas. (Traced once per objective; re-traced after a phase
         change, which may freeze layers.)"""
@@ -240,11 +245,11 @@ class Trainer:
             )
         return fn(batch, tf.convert_to_tensor(seed, tf.int64))
 
-    def d_step(self, batch, seed) -> dict[str, tf.Tensor]:
+    def d_step(self, batch: Batch, seed: SeedLike) -> dict[str, tf.Tensor]:
         """One discriminator step (adversarial tasks)."""
         return self.run_step("discriminator", batch, seed)
 
-    def g_step(self, batch, seed) -> dict[str, tf.Tensor]:
+    def g_step(self, batch: Batch, seed: SeedLike) -> dict[str, tf.Tensor]:
         """One generator step (adversarial tasks). Does not advance ``step``."""
         return self.run_step("generator", batch, seed)
 

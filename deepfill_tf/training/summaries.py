@@ -44,7 +44,7 @@ class Summaries:
             for name, value in values.items():
                 tf.summary.scalar(name, float(value))
 
-    def images(self, step: int, name: str, grid, max_outputs: int) -> None:
+    def images(self, step: int, name: str, grid: tf.Tensor, max_outputs: int) -> None:
         """Write an image grid (B, H, W, 3) RGB in [0, 1] (clipped)."""
         if self.writer is None or max_outputs < 1:
             return

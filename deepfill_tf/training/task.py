@@ -27,9 +27,14 @@ from collections.abc import Callable, Sequence
 import keras
 import tensorflow as tf
 
+from deepfill_tf.config import TrainConfig
 from deepfill_tf.errors import ConfigError
 
-LossFn = Callable[[object, dict], tuple[tf.Tensor, dict]]
+# A batch of images (B, H, W, 3), or a tuple such as (images, edges).
+Batch = tf.Tensor | tuple[tf.Tensor, ...]
+# (loss scalar, {metric name: scalar})
+LossResult = tuple[tf.Tensor, dict[str, tf.Tensor]]
+LossFn = Callable[[Batch, dict], LossResult]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +81,7 @@ class Task:
 
     networks: dict[str, keras.Model]
 
-    def __init__(self, config):
+    def __init__(self, config: TrainConfig):
         self.config = config
 
     def objectives(self) -> dict[str, Objective]:
@@ -85,22 +90,22 @@ class Task:
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
-    def sample_random(self, seed) -> dict[str, tf.Tensor]:
+    def sample_random(self, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         """Random parts of a step; default none."""
         return {}
 
-    def visuals(self, batch, random) -> tf.Tensor | None:
+    def visuals(self, batch: Batch, random: dict[str, tf.Tensor]) -> tf.Tensor | None:
         """(B, H, W', 3) image grid for TensorBoard (see ``display``), or None."""
         return None
 
-    def display(self, grid) -> tf.Tensor:
+    def display(self, grid: tf.Tensor) -> tf.Tensor:
         """``visuals``' grid as RGB in [0, 1] (default: already is)."""
         return grid
 
     def begin_phase(self, phase: Phase) -> None:
         """Called (eagerly) when training enters ``phase``, before its first step."""
 
-    def static_views(self):
+    def static_views(self) -> object | None:
         """An object with ``grids() -> (N, H, W', 3) RGB [0, 1]`` for ``val``, or None."""
         return None
 
@@ -171,8 +176,8 @@ class AdversarialTask(Task):
             steps = (("discriminator", int(self.d_steps)), *steps)
         return [Phase("train", steps)]
 
-    def d_loss(self, batch, random):
+    def d_loss(self, batch: Batch, random: dict[str, tf.Tensor]) -> LossResult:
         raise NotImplementedError
 
-    def g_loss(self, batch, random):
+    def g_loss(self, batch: Batch, random: dict[str, tf.Tensor]) -> LossResult:
         raise NotImplementedError
