@@ -243,3 +243,39 @@ def test_a_slow_writer_is_not_visible_under_the_target_name(tmp_path):
 
     write_atomic(target, writer)
     assert seen == [False] and target.read_bytes() == b"partrest"
+
+
+def _every_writer(folder) -> dict:
+    """Run each writer of the package that goes through ``fileio`` once into ``folder``;
+    returns {what: the files it wrote}."""
+    import numpy as np
+
+    from deepfill_tf.cli.main import main
+    from deepfill_tf.config import load_config, save_config
+    from deepfill_tf.convert.tf1_checkpoint import write_tf1_checkpoint
+    from deepfill_tf.inference.io import write_png
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    write_png(str(folder / "out.png"), np.zeros((8, 8, 3), np.uint8))
+    save_config(load_config(os.path.join(repo, "configs", "demo.yml")), folder / "config.yml")
+    write_tf1_checkpoint({"a/kernel": np.ones((2, 2), np.float32)}, str(folder / "ckpt"))
+    argv = ["masks", "--kind", "box", "--size", "32", "32", "--count", "2", "--seed", "0"]
+    assert main([*argv, "--output-dir", str(folder / "masks")]) == 0
+    return {
+        "write_png": [folder / "out.png"],
+        "save_config": [folder / "config.yml"],
+        "write_tf1_checkpoint state": [folder / "ckpt" / "checkpoint"],
+        "deepfill-tf masks": sorted((folder / "masks").iterdir()),
+    }
+
+
+def test_the_package_writers_use_the_umask_mode_and_leave_no_temporary(tmp_path):
+    with umask(0o022):
+        written = _every_writer(tmp_path)
+    for what, paths in written.items():
+        assert paths, what
+        for path in paths:
+            mode = os.stat(path).st_mode & 0o777
+            assert mode == 0o644, f"{what}: {path.name} has mode {mode:o}, want 644"
+    hidden = [p for p in tmp_path.rglob(".*")]
+    assert hidden == [], f"temporary files left behind: {hidden}"

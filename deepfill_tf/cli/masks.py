@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import tempfile
 
 from deepfill_tf.errors import InputError
+from deepfill_tf.fileio import write_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,21 +139,6 @@ def _box_params(args, height: int, width: int):
     return BoxParams(box_h, box_w, delta_h, delta_w, args.margins[0], args.margins[1])
 
 
-def _write_atomic(path: str, data: bytes, mode: int) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)  # mkstemp creates 0600; give the usual umask-based mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _run_suite(args) -> int:
     """``--suite NAME`` / ``--from-dir DIR``: a checksummed evaluation suite in ``--output``."""
     from deepfill_tf.evaluation.suites import from_dir, generate_suite, write_suite
@@ -225,8 +210,6 @@ def run(args) -> int:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise InputError(f"--output-dir {out_dir}: cannot create ({e.strerror})") from None
-    umask = os.umask(0)
-    os.umask(umask)
     rng = np.random.RandomState(args.seed % 2**32)
     digits = max(5, len(str(args.count - 1)))
     for i in range(args.count):
@@ -240,12 +223,8 @@ def run(args) -> int:
         pixels = (mask[0, :, :, 0] > 0.5).astype(np.uint8) * 255
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG")
-        try:
-            _write_atomic(
-                os.path.join(out_dir, f"mask_{i:0{digits}d}.png"), buffer.getvalue(), 0o666 & ~umask
-            )
-        except OSError as e:
-            raise InputError(f"--output-dir {out_dir}: cannot write ({e.strerror})") from None
+        # InputError naming the file and the cause if it cannot be written.
+        write_atomic(os.path.join(out_dir, f"mask_{i:0{digits}d}.png"), buffer.getvalue())
     what = f"{args.kind} masks" + (f" from {args.mask_source}" if args.mask_source else "")
     print(f"wrote {args.count} {what} of {height}x{width} to {out_dir}")
     return 0

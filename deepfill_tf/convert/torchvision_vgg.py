@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 from deepfill_tf.errors import CheckpointError, InputError
+from deepfill_tf.fileio import atomic_path
 
 # torchvision ``features`` index of every conv of VGG-16 (ReLUs and max-pools in between).
 TORCH_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
@@ -112,16 +112,8 @@ def write_keras_vgg16(arrays: dict, output: str) -> None:
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
     for name, (kernel, bias) in arrays.items():
         vgg.get_layer(name).set_weights([kernel, bias])
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".weights.h5")
-    os.close(fd)
-    try:
+    with atomic_path(output) as tmp:  # keeps the .weights.h5 ending Keras 3 requires
         vgg.save_weights(tmp, overwrite=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def convert(pth_path: str, output: str) -> None:

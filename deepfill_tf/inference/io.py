@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from deepfill_tf.errors import InputError
+from deepfill_tf.fileio import write_atomic
 
 
 def _open(path: str) -> Image.Image:
@@ -72,24 +72,17 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: readers never see a
-    partial file, and an existing file is replaced only once the new one is complete."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise InputError(f"{path}: output folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def write_bytes_atomic(path: str, data: bytes, *, inputs=()) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename
+    (``deepfill_tf.fileio.write_atomic``): readers never see a partial file, an existing file is
+    replaced only once the new one is complete, and ``path`` must not resolve to any of
+    ``inputs``.
+
+    Raises:
+      InputError: the folder does not exist, ``path`` is a folder or an input, or the write
+        fails (one line naming ``path`` and the cause).
+    """
+    write_atomic(path, data, inputs=inputs)
 
 
 def write_png(path: str, rgb: np.ndarray) -> None:
