@@ -242,9 +242,15 @@ def test_crop_over_the_limit_is_resized_and_says_so():
 
 def test_big_hole_gives_a_warning_note():
     hole = np.zeros((600, 800), np.float32)
-    hole[100 : 612 - 100, 200:600] = 1  # 412 x 400 px
+    hole[100:500, 200:600] = 1  # 400 x 400 px
     out = inpaint_hd(FakeModel(), _photo(600, 800), hole, HDOptions(strategy="original"))
-    assert any("3.2x the largest hole the model was trained with (128 px)" in n for n in out.notes)
+    assert any("400 px wide as the model sees it, 3.1x the largest hole" in n for n in out.notes)
+    # resize to 400 px: the model sees a 200 px hole, below 2 x 128: no note
+    resized = HDOptions(strategy="resize", trigger=256, resize_limit=400)
+    assert inpaint_hd(FakeModel(), _photo(600, 800), hole, resized).notes == []
+    strokes = np.zeros((600, 800), np.float32)
+    strokes[300:320, 0:800] = 1  # long but thin: no note
+    assert inpaint_hd(FakeModel(), _photo(600, 800), strokes, HDOptions("original")).notes == []
     small = np.zeros((600, 800), np.float32)
     small[100:200, 100:200] = 1
     assert (

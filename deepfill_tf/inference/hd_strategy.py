@@ -59,9 +59,9 @@ class HDOptions:
       crop_margin: context (px) added on every side of a hole region's box by ``crop``.
       crop_limit: long side (px) above which one crop is itself run with ``resize``.
       max_pixels: images with more pixels are refused (``InputError``).
-      trained_hole: side (px) of the largest hole the model was trained with (DeepFill: 128
-        at 256 x 256); hole regions more than ``hole_warning_factor`` times larger, at the
-        resolution the model sees, give a note.
+      trained_hole: width (px) of the largest hole the model was trained with (DeepFill: 128
+        at 256 x 256); a hole more than ``hole_warning_factor`` times wider (``hole_width``),
+        at the resolution the model sees, gives a note.
       hole_warning_factor: see ``trained_hole``.
     """
 
@@ -151,20 +151,28 @@ def check_image(image: np.ndarray, hole: np.ndarray, options: HDOptions) -> None
         )
 
 
-def _hole_note(boxes: list[tuple[int, int, int, int]], scale: float, options: HDOptions):
-    """A note when a hole region (boxes in image px) is much larger, as the model sees it
-    (times ``scale``), than the holes it was trained with; else None."""
-    limit = options.hole_warning_factor * options.trained_hole
-    sides = [max(x1 - x0, y1 - y0) * scale for x0, y0, x1, y1 in boxes]
-    big = [s for s in sides if s > limit]
-    if not big:
+def hole_width(hole: np.ndarray) -> float:
+    """Width (px) of the widest part of the hole: twice the largest distance from a hole
+    pixel to the nearest known pixel (a 512 x 512 box: 512; a 20 px stroke: 20), the measure
+    that matters for a model trained on holes of bounded size. 0 without a hole; the
+    distance to the image border counts as known."""
+    hole = (np.asarray(hole) > 0.5).astype(np.uint8)
+    if not hole.any():
+        return 0.0
+    padded = cv2.copyMakeBorder(hole, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    return 2.0 * float(cv2.distanceTransform(padded, cv2.DIST_L2, 5).max())
+
+
+def _hole_note(width: float, scale: float, options: HDOptions):
+    """A note when the widest hole (``hole_width`` in image px) is much wider, as the model
+    sees it (times ``scale``), than the holes it was trained with; else None."""
+    seen = width * scale
+    if seen <= options.hole_warning_factor * options.trained_hole:
         return None
-    what = "a hole region" if len(big) == 1 else f"{len(big)} hole regions"
     return (
-        f"{what} up to {max(big):.0f} px across (as the model sees it) "
-        f"{'is' if len(big) == 1 else 'are'} {max(big) / options.trained_hole:.1f}x the "
-        f"largest hole the model was trained with ({options.trained_hole} px): expect a "
-        "blurry fill"
+        f"the hole is up to {seen:.0f} px wide as the model sees it, "
+        f"{seen / options.trained_hole:.1f}x the largest hole the model was trained with "
+        f"({options.trained_hole} px): expect a blurry fill"
     )
 
 
@@ -354,8 +362,7 @@ def inpaint_hd(
         return _crop(infer, image, hole, extras, options, notes)
     if strategy == "resize":
         return _resize(infer, image, hole, extras, options, notes)
-    _, boxes = hole_regions(hole)
-    note = _hole_note(boxes, 1.0, options)
+    note = _hole_note(hole_width(hole), 1.0, options)
     notes += [note] if note else []
     result = _call(infer, image, hole, extras)
     return HDResult(
@@ -372,8 +379,7 @@ def _paste(image, result, where):
 def _resize(infer, image, hole, extras, options, notes):
     h, w = image.shape[:2]
     result, size = _run_resized(infer, image, hole, extras, options.resize_limit)
-    _, boxes = hole_regions(hole)
-    note = _hole_note(boxes, size[0] / w, options)
+    note = _hole_note(hole_width(hole), size[0] / w, options)
     notes += [note] if note else []
     return HDResult(
         _paste(image, result, hole > 0.5), "resize", notes, [Run((0, 0, w, h), size, "resize")]
@@ -392,11 +398,9 @@ def _crop(infer, image, hole, extras, options, notes):
         return _resize(infer, image, hole, extras, options, notes)
     out = image.copy()
     runs: list[Run] = []
-    region_boxes_seen: list[tuple[int, int, int, int]] = []
     pending: dict[tuple[int, int], list] = {}  # (w, h) -> [(crop, region labels)]
-    for crop, region_boxes, region_labels in plans:
+    for crop, _, region_labels in plans:
         x0, y0, x1, y1 = crop
-        region_boxes_seen += region_boxes
         if max(x1 - x0, y1 - y0) > options.crop_limit:
             sub = (slice(y0, y1), slice(x0, x1))
             result, size = _run_resized(
@@ -410,18 +414,19 @@ def _crop(infer, image, hole, extras, options, notes):
                 f"a hole region needs a {x1 - x0}x{y1 - y0} crop, longer than --hd-crop-limit "
                 f"{options.crop_limit}: that crop was scaled down to {size[0]}x{size[1]}"
             )
-            note = _hole_note(region_boxes, size[0] / (x1 - x0), options)
+            note = _hole_note(hole_width(hole[y0:y1, x0:x1]), size[0] / (x1 - x0), options)
             notes += [note] if note else []
             _paste_regions(out, result, labels, crop, region_labels)
             runs.append(Run(crop, size, "crop+resize"))
             continue
         pending.setdefault((x1 - x0, y1 - y0), []).append((crop, region_labels))
-    note = _hole_note(
-        [b for b in region_boxes_seen if max(b[2] - b[0], b[3] - b[1]) <= options.crop_limit],
-        1.0,
-        options,
-    )
-    notes += [note] if note else []
+    if pending:
+        note = _hole_note(
+            max(hole_width(hole[c[1] : c[3], c[0] : c[2]]) for g in pending.values() for c, _ in g),
+            1.0,
+            options,
+        )
+        notes += [note] if note else []
     batch = getattr(infer, "batch", None)
     for size, group in pending.items():
         subs = [(slice(c[1], c[3]), slice(c[0], c[2])) for c, _ in group]
