@@ -176,3 +176,24 @@ def test_bad_inputs(tmp_path, photos, capsys):
     _bad(tmp_path, capsys, ["--model", "mean_fill", "--masks", "nosuch", "--size", "64", "--data", photos],
          "neither a suite folder nor a suite name")  # fmt: skip
     assert not (tmp_path / "out").exists()  # nothing was written for any of them
+
+
+@pytest.mark.slow
+def test_fid_with_local_inception_weights(tmp_path, photos):
+    import keras
+
+    weights = str(tmp_path / "inception.weights.h5")  # random weights: only the plumbing
+    keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3)
+    ).save_weights(weights)
+    out = tmp_path / "fid"
+    methods = ("--model", "mean_fill")
+    assert (
+        _evaluate(out, photos, "--masks", "box", "--inception-weights", weights, methods=methods)
+        == 0
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["fid"]["box"]) == {"mean_fill", "opencv_telea"}
+    assert all(v >= 0 for v in results["fid"]["box"].values())
+    assert "not comparable with published FIDs" in results["fid_network"]
+    assert "| fid |" in (out / "summary.md").read_text().replace(" ↓", "")

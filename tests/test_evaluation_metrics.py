@@ -80,12 +80,12 @@ def test_region_l1():
 
 def _fid_numpy(f1, f2):
     """FID computed independently: tr sqrt(S1 S2) as the sum of sqrt of S1 S2's eigenvalues."""
-    from scipy import linalg
-
     mu1, mu2 = f1.mean(0), f2.mean(0)
     s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
     # S1 S2 is similar to S1^1/2 S2 S1^1/2 (symmetric PSD): real non-negative eigenvalues.
-    r = linalg.sqrtm(s1).real
+    # S1^1/2 from the symmetric eigendecomposition (exact also for singular S1).
+    lam, vec = np.linalg.eigh(s1)
+    r = (vec * np.sqrt(np.clip(lam, 0, None))) @ vec.T
     eig = np.linalg.eigvalsh(r @ s2 @ r)
     tr_covmean = np.sqrt(np.clip(eig, 0, None)).sum()
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
@@ -122,3 +122,13 @@ def test_inception_weights_missing(tmp_path):
     bad.write_bytes(b"not weights")
     with pytest.raises(InputError, match="not Keras InceptionV3"):
         M.InceptionFeatures(str(bad))
+
+
+@pytest.mark.parametrize("n1,n2,d", [(10, 12, 32), (40, 30, 8), (5, 6, 512)])
+def test_fid_from_features_matches_scipy(n1, n2, d):
+    rs = np.random.RandomState(n1 + d)
+    f1 = rs.normal(size=(n1, d))
+    f2 = rs.normal(loc=0.2, size=(n2, d)) * 1.5
+    expected = _fid_numpy(f1, f2)
+    assert M.fid_from_features(f1, f2) == pytest.approx(expected, rel=1e-6)
+    assert M.fid_from_features(f1, f1) == pytest.approx(0.0, abs=1e-8)

@@ -187,7 +187,7 @@ def run(args) -> int:
     import numpy as np
 
     from deepfill_tf.evaluation import report, runner
-    from deepfill_tf.evaluation.metrics import InceptionFeatures, frechet_distance, gaussian_stats
+    from deepfill_tf.evaluation.metrics import InceptionFeatures, fid_from_features
     from deepfill_tf.evaluation.suites import write_suite
 
     # Everything that can be wrong is checked before anything is written.
@@ -236,10 +236,9 @@ def run(args) -> int:
             real = result["features"].get((suite.name, "__real__"))
             if real is None or len(real) < 2:
                 continue
-            mu_r, sig_r = gaussian_stats(real)
             for m in methods:
-                mu, sig = gaussian_stats(result["features"][(suite.name, m.name)])
-                fid.setdefault(suite.name, {})[m.name] = frechet_distance(mu, sig, mu_r, sig_r)
+                fake = result["features"][(suite.name, m.name)]
+                fid.setdefault(suite.name, {})[m.name] = fid_from_features(fake, real)
 
     sheets = {}
     ref = next((m for m in methods if m.kind == "model"), methods[0])

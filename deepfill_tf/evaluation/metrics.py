@@ -42,6 +42,7 @@ __all__ = [
     "deepfill_l1",
     "deepfill_l2",
     "deepfill_tv",
+    "fid_from_features",
     "frechet_distance",
     "gaussian_stats",
     "image_metrics",
@@ -199,19 +200,47 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     singular (fewer samples than dimensions) ``eps`` is added to both diagonals, as the
     reference implementation does; a tiny imaginary part from ``sqrtm`` is dropped.
     """
+    import warnings
+
     from scipy import linalg
 
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(s1.shape[0]) * eps
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings():  # "singular matrix": handled below
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(s1.shape[0]) * eps
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         covmean = covmean.real
     value = diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean)
     return float(max(value, 0.0))
+
+
+def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
+    """FID of two feature sets (N1, D) and (N2, D).
+
+    With fewer samples than dimensions (the usual case below 2048 images) the covariances
+    are low-rank, and ``tr sqrt(S1 S2)`` is computed exactly as the sum of the singular
+    values of ``X1 X2^T / sqrt((N1-1)(N2-1))`` (X = centred features; the non-zero
+    eigenvalues of ``S1 S2`` are the squared singular values of that small matrix), which
+    is fast and needs no ``eps``. Otherwise ``frechet_distance`` of ``gaussian_stats``.
+    """
+    f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
+    (n1, d), n2 = f1.shape, f2.shape[0]
+    if min(n1, n2) < 2:
+        raise InputError(f"FID needs at least 2 images per set, got {n1} and {n2}")
+    if min(n1, n2) > d:
+        return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
+    mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
+    x1, x2 = f1 - mu1, f2 - mu2
+    trace1, trace2 = (x1**2).sum() / (n1 - 1), (x2**2).sum() / (n2 - 1)
+    singular = np.linalg.svd(x1 @ x2.T, compute_uv=False)
+    tr_covmean = singular.sum() / np.sqrt((n1 - 1) * (n2 - 1))
+    diff = mu1 - mu2
+    return float(max(diff @ diff + trace1 + trace2 - 2.0 * tr_covmean, 0.0))
 
 
 class InceptionFeatures:
@@ -249,11 +278,15 @@ class InceptionFeatures:
                 f"--inception-weights {weights}: not Keras InceptionV3 (include_top=False) "
                 f"weights ({first[:160]})"
             ) from None
-        self.weights = weights
+        import hashlib
+
+        with open(weights, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        self.weights, self.weights_sha256 = weights, digest
         self.label = (
-            "Keras InceptionV3 (ImageNet weights from "
-            f"{os.path.basename(weights)}), pool 2048-d: NOT the FID reference Inception, "
-            "not comparable with published FIDs"
+            f"Keras InceptionV3 (include_top=False, 2048-d average pool, 299x299 bilinear, "
+            f"[-1, 1]) with weights {os.path.basename(weights)} (SHA-256 {digest[:12]}): NOT "
+            "the FID reference Inception, not comparable with published FIDs"
         )
 
     def __call__(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
