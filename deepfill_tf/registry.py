@@ -24,6 +24,9 @@ from deepfill_tf.errors import CheckpointError, ConfigError
 FAMILY_MODULES = (
     "deepfill_tf.families.deepfill",
     "deepfill_tf.families.scfegan",
+    "deepfill_tf.families.glcic",
+    "deepfill_tf.families.context_encoder",
+    "deepfill_tf.families.pconv",
 )
 
 

@@ -58,6 +58,9 @@ class ContextEncoderGenerator(keras.Model):
       (B, 128, 128, channels) for ``region="random"``.
     """
 
+    # The registered family (deepfill_tf.registry.family_of) of this generator.
+    family = "context_encoder"
+
     def __init__(
         self,
         nef: int = 64,
@@ -113,7 +116,10 @@ class ContextEncoderGenerator(keras.Model):
         return cls(nef=8, ngf=8, bottleneck=32, **kwargs)
 
     def _check(self, shape):
-        if len(shape) != 4 or tuple(shape[1:]) != (INPUT_SIZE, INPUT_SIZE, self.channels):
+        want = (INPUT_SIZE, INPUT_SIZE, self.channels)
+        if len(shape) != 4 or any(
+            n is not None and n != m for n, m in zip(shape[1:], want, strict=True)
+        ):
             raise ValueError(
                 f"the Context Encoder takes (B, {INPUT_SIZE}, {INPUT_SIZE}, {self.channels}) inputs,"
                 f" got {tuple(shape)}"
@@ -288,7 +294,7 @@ class ContextEncoderDiscriminator(keras.Model):
 
     def call(self, inputs, training=None):
         n = self.input_size
-        if tuple(inputs.shape[1:3]) != (n, n):
+        if any(d is not None and d != n for d in inputs.shape[1:3]):
             raise ValueError(
                 f"the discriminator takes (B, {n}, {n}, 3) images, got {tuple(inputs.shape)}"
             )

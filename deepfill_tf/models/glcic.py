@@ -211,6 +211,9 @@ class GLCICCompletionNet(keras.Model):
     Output: (B, H, W, 3) RGB in (0, 1), before compositing.
     """
 
+    # The registered family (deepfill_tf.registry.family_of) of this generator.
+    family = "glcic"
+
     def __init__(
         self,
         cnum: int = 64,
