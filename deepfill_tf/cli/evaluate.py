@@ -179,6 +179,8 @@ def run(args) -> int:
         raise ConfigError("give at least one --checkpoint or --model baseline")
     if args.size < 16:
         raise ConfigError(f"--size must be at least 16, got {args.size}")
+    if args.mask_count is not None and args.mask_count < 1:
+        raise ConfigError(f"--mask-count must be at least 1, got {args.mask_count}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
@@ -261,7 +263,8 @@ def run(args) -> int:
     total = sum(result["pairs_per_method"].values())
     results = {
         "format": "deepfill_tf evaluation report",
-        "command": "deepfill-tf " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "command": " ".join(["deepfill-tf", *sys.argv[1:]]),
+        "arguments": dict(vars(args)),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "software": _software(),
         "settings": {**settings, "pairing": "pair k = image k mod I, mask k mod M, k < max(I, M)"},
