@@ -104,13 +104,13 @@ def _software() -> dict:
 
 def _compare(args) -> int:
     from deepfill_tf.evaluation.report import compare_reports
-    from deepfill_tf.inference.io import write_bytes_atomic
+    from deepfill_tf.fileio import write_atomic
 
     text = compare_reports(args.compare)
     print(text, end="")
     if args.output:
         os.makedirs(args.output, exist_ok=True)
-        write_bytes_atomic(os.path.join(args.output, "compare.md"), text.encode())
+        write_atomic(os.path.join(args.output, "compare.md"), text)
     return 0
 
 

@@ -1,9 +1,9 @@
 """Reports of ``deepfill-tf evaluate``: results.json, results.csv, summary.md, plots, contact
 sheets, and ``compare`` of several report folders.
 
-Everything is rendered into a temporary folder inside the output folder and moved into
-place with ``os.replace`` at the very end, so a failed or killed run never leaves a
-half-written report (the partial per-image results live in ``evaluate.resume.jsonl``).
+Everything is rendered in memory and written at the very end, each file atomically
+(``deepfill_tf.fileio``), so a failed or killed run never leaves a half-written report (the
+partial per-image results live in ``evaluate.resume.jsonl``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
@@ -176,13 +174,20 @@ def _csv(records: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _plots(records, aggregates, folder) -> list[str]:
+def _plots(records, aggregates) -> dict[str, bytes]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
+    written = {}
+
+    def png(fig) -> bytes:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        return buffer.getvalue()
+
     methods = list(dict.fromkeys(r["method"] for r in records))
     for metric in ("psnr_hole", "l1_hole"):
         fig, ax = plt.subplots(figsize=(6, 4), dpi=80)
@@ -205,10 +210,7 @@ def _plots(records, aggregates, folder) -> list[str]:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        name = f"{metric}_vs_hole_ratio.png"
-        fig.savefig(os.path.join(folder, name))
-        plt.close(fig)
-        written.append(name)
+        written[f"{metric}_vs_hole_ratio.png"] = png(fig)
     for suite, agg in aggregates.items():
         fig, axes = plt.subplots(1, 3, figsize=(9, 3), dpi=80)
         names = list(agg["methods"])
@@ -220,10 +222,7 @@ def _plots(records, aggregates, folder) -> list[str]:
             ax.set_title(metric + _arrow(metric), fontsize=9)
         fig.suptitle(f"suite {suite}", fontsize=10)
         fig.tight_layout()
-        name = f"bars_{suite}.png"
-        fig.savefig(os.path.join(folder, name))
-        plt.close(fig)
-        written.append(name)
+        written[f"bars_{suite}.png"] = png(fig)
     return written
 
 
@@ -258,29 +257,28 @@ def contact_sheet(
 
 
 def write_report(output: str, results: dict, records: list[dict], sheets: dict) -> list[str]:
-    """Write every report file into ``output`` at once (rendered in a temporary folder)."""
-    tmp = tempfile.mkdtemp(prefix=".report-tmp-", dir=output)
-    try:
-        files = ["results.json", "results.csv", "summary.md"]
-        with open(os.path.join(tmp, "results.json"), "w") as f:
-            json.dump({**results, "per_image": records}, f, indent=1, default=_json_default)
-            f.write("\n")
-        with open(os.path.join(tmp, "results.csv"), "w") as f:
-            f.write(_csv(records))
-        with open(os.path.join(tmp, "summary.md"), "w") as f:
-            f.write(summary_markdown(results))
-        files += _plots(records, results["aggregates"], tmp)
-        from PIL import Image
+    """Render every report file in memory, then write them one after the other at the end,
+    each atomically through ``deepfill_tf.fileio.write_atomic``."""
+    from PIL import Image
 
-        for suite, sheet in sheets.items():
-            name = f"contact_sheet_{suite}.png"
-            Image.fromarray(sheet).save(os.path.join(tmp, name))
-            files.append(name)
-        for name in files:
-            os.replace(os.path.join(tmp, name), os.path.join(output, name))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return files
+    from deepfill_tf.fileio import write_atomic
+
+    rendered = {
+        "results.json": json.dumps(
+            {**results, "per_image": records}, indent=1, default=_json_default
+        )
+        + "\n",
+        "results.csv": _csv(records),
+        "summary.md": summary_markdown(results),
+    }
+    rendered.update(_plots(records, results["aggregates"]))
+    for suite, sheet in sheets.items():
+        buffer = io.BytesIO()
+        Image.fromarray(sheet).save(buffer, format="PNG")
+        rendered[f"contact_sheet_{suite}.png"] = buffer.getvalue()
+    for name, data in rendered.items():
+        write_atomic(os.path.join(output, name), data)
+    return list(rendered)
 
 
 def _json_default(o):

@@ -413,7 +413,7 @@ def generate_suite(name: str, size: int, count: int, seed: int) -> Suite:
 
 def write_suite(suite: Suite, directory: str) -> str:
     """Write the suite's PNGs and manifest.json (each file atomically, the manifest last)."""
-    from deepfill_tf.inference.io import write_bytes_atomic
+    from deepfill_tf.fileio import write_atomic
 
     try:
         os.makedirs(directory, exist_ok=True)
@@ -421,13 +421,13 @@ def write_suite(suite: Suite, directory: str) -> str:
         raise InputError(f"{directory}: cannot create ({e.strerror})") from None
     for entry in suite.entries:
         data = entry.get("png") or _png(entry["mask"])
-        write_bytes_atomic(os.path.join(directory, entry["file"]), data)
+        write_atomic(os.path.join(directory, entry["file"]), data)
     manifest = suite.manifest()
     for e in manifest["masks"]:
         e.pop("png", None)
     text = json.dumps(manifest, indent=1) + "\n"
     path = os.path.join(directory, MANIFEST)
-    write_bytes_atomic(path, text.encode())
+    write_atomic(path, text)
     suite.directory = directory
     return path
 
