@@ -116,6 +116,17 @@ def test_inpaint_returns_a_png_of_the_result(client):
     assert post(client, png(image), png(hole)).headers["X-Model"] == "fake"
 
 
+def test_uploads_of_several_megabytes_are_accepted():
+    """Werkzeug's multipart buffer limit must not catch ordinary photo uploads."""
+    client = create_app([fake_model()]).test_client()
+    image = photo(1000, 1000, seed=2)  # ~3 MB of noise as PNG
+    hole = mask_array(1000, 1000, (100, 100, 400, 500))
+    response = post(client, png(image), png(hole))
+    assert response.status_code == 200, response.get_json()
+    out = np.asarray(Image.open(io.BytesIO(response.data)))
+    np.testing.assert_array_equal(out, fill_gray(image, hole / 255.0))
+
+
 def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(client):
     image, hole = png(photo()), png(mask_array())
     cases = [

@@ -10,6 +10,7 @@ for another machine use SSH port forwarding rather than ``--host 0.0.0.0``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import socket
 import sys
@@ -103,5 +104,6 @@ def run(args) -> int:
         pass
     finally:
         server.close()
-    print("deepfill-tf ui: stopped", flush=True)
+    with contextlib.suppress(BrokenPipeError):  # the terminal may be gone already
+        print("deepfill-tf ui: stopped", flush=True)
     return 0

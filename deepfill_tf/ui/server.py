@@ -87,7 +87,6 @@ def create_app(
     by_name = {m.name: m for m in models}
     app = Flask(__name__, static_folder=STATIC_DIR, static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
-    app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024  # text fields only; files are spooled
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
 
     @app.before_request
