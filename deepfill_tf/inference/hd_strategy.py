@@ -19,8 +19,10 @@ Three strategies, named after IOPaint's ``hd_strategy`` (Sanster/IOPaint,
   the image (a mask over the whole image), the image is run with ``resize`` instead.
 
 ``resize`` and ``crop`` apply only when the image's long side exceeds ``trigger``; smaller
-images run whole. Known pixels are never changed by any strategy: the output equals the
-input outside the hole, byte for byte.
+images run whole. ``resize`` and ``crop`` paste hole pixels only, so the output equals the
+input outside the hole byte for byte; ``original`` returns the model's own output, whose
+composite keeps the known pixels too (unless a family option such as DeepFill's
+``original_postprocess`` asks for the original code's rounding of them).
 
 Everything here is NumPy/OpenCV around a callable
 ``infer(image, hole_mask, **extras) -> image``: image (h, w, 3) uint8 RGB, hole_mask
@@ -364,10 +366,10 @@ def inpaint_hd(
         return _resize(infer, image, hole, extras, options, notes)
     note = _hole_note(hole_width(hole), 1.0, options)
     notes += [note] if note else []
+    # The model's own output as it is: its composite already keeps the known pixels (or, with
+    # DeepFill's original_postprocess, reproduces the original's rounding of them on purpose).
     result = _call(infer, image, hole, extras)
-    return HDResult(
-        _paste(image, result, hole > 0.5), "original", notes, [Run((0, 0, w, h), (w, h), "whole")]
-    )
+    return HDResult(result, "original", notes, [Run((0, 0, w, h), (w, h), "whole")])
 
 
 def _paste(image, result, where):
