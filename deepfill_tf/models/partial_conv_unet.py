@@ -122,6 +122,9 @@ class PartialConvUNet(keras.Model):
       pair ``(I_out, dict)``.
     """
 
+    # The registered family that runs this network (``deepfill_tf.registry.family_of``).
+    family = "pconv"
+
     def __init__(
         self,
         cnum: int = 64,

@@ -1,0 +1,174 @@
+"""``deepfill-tf train|inpaint|export`` for the partial-convolution family: both training
+stages of ``pconv_tiny`` with a resume inside stage 2 (the encoder's batch norm frozen), the
+run inpaints and exports, and bad inputs are one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from deepfill_tf.cli.main import main
+from deepfill_tf.convert.tf1_checkpoint import tf1_variable_table
+
+
+def run(capsys, *args):
+    code = main([*map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(capsys, *args) -> str:
+    code, _, err = run(capsys, *args)
+    lines = err.strip().splitlines()
+    assert code == 1, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def read(path):
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def _images(folder, n=4, size=80):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size + 16, 3), dtype=np.uint8)).save(
+            folder / f"img{i}.png"
+        )
+    return folder
+
+
+def _weights(log_dir):
+    from deepfill_tf.inference.loading import load_generator
+
+    generator, spec = load_generator(str(log_dir))
+    return spec, {k: np.asarray(v) for k, v in tf1_variable_table(generator).items()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A pconv_tiny run: 3 steps (stage 1 = steps 0-1, stage 2 from step 2), then resumed to
+    step 4. Returns (run dir, [log text, weights] of each of the two runs)."""
+    tmp = tmp_path_factory.mktemp("pconv")
+    data = _images(tmp / "data")
+    log_dir = tmp / "run"
+    base = ["train", "--config", "pconv_tiny", "--set", f"train_data={data}",
+            "--set", f"log_dir={log_dir}"]  # fmt: skip
+    runs = []
+    for max_iters in (3, 4):
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+            code = main([*base, "--set", f"max_iters={max_iters}"])
+        assert code == 0, text.getvalue()
+        runs.append((text.getvalue(), _weights(log_dir)))
+    return log_dir, runs
+
+
+def test_train_two_stages_and_resume(trained):
+    _, ((first, (spec, before)), (second, (_, after))) = trained
+    assert "phase 'stage1' from step 0" in first and "phase 'finetune' from step 2" in first
+    assert spec.family == "pconv" and spec.cnum == 8 and spec.depth == 6
+    assert "resumed from step 3" in second and "phase 'finetune' from step 3" in second
+    # Stage 2 froze the encoder's batch norm (bn2..bn6): statistics and affine parameters
+    # unchanged by step 4; the decoder's batch norm and every convolution still train.
+    for i in range(2, 7):
+        for name in ("gamma", "beta", "moving_mean", "moving_variance"):
+            key = f"pconv_unet/bn{i}/{name}"
+            np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    for key in ("bn7/moving_mean", "bn7/gamma", "pconv1/kernel", "pconv12/bias"):
+        assert not np.array_equal(after[f"pconv_unet/{key}"], before[f"pconv_unet/{key}"]), key
+
+
+def _inpaint_with_the_cli(capsys, log_dir, folder):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    Image.fromarray(image).save(folder / "img.png")
+    mask = np.zeros((70, 90), np.uint8)
+    mask[20:45, 30:70] = 255
+    Image.fromarray(mask).save(folder / "mask.png")
+    out = folder / "out.png"
+    code, _, err = run(
+        capsys, "inpaint", "--model", "pconv", "--checkpoint", log_dir,
+        "--image", folder / "img.png", "--mask", folder / "mask.png", "--output", out,
+    )  # fmt: skip
+    assert code == 0, err
+    return image, mask, read(out)
+
+
+def test_inpaint_a_trained_run(trained, tmp_path, capsys):
+    image, mask, got = _inpaint_with_the_cli(capsys, trained[0], tmp_path)
+    assert got.shape == (70, 90, 3)  # any size: padded to 64 multiples, cropped back
+    np.testing.assert_array_equal(got[mask == 0], image[mask == 0])
+    assert np.abs(got[mask > 0] - image[mask > 0]).mean() > 1  # the hole was filled
+
+
+@pytest.mark.slow
+def test_export_a_trained_run(trained, tmp_path, capsys):
+    image, mask, got = _inpaint_with_the_cli(capsys, trained[0], tmp_path)
+    exported = tmp_path / "export"
+    code, _, err = run(capsys, "export", "--checkpoint", trained[0], "--output", exported)
+    assert code == 0, err
+    path = next(exported.rglob("saved_model.pb")).parent
+    served = tf.saved_model.load(str(path)).signatures["inpaint_tensors"]
+    result = served(image=tf.constant(image[None]), mask=tf.constant(mask[None, :, :, None]))
+    np.testing.assert_array_equal(next(iter(result.values())).numpy()[0], got)
+
+
+def test_perceptual_and_style_terms_with_a_vgg_file_and_a_mask_folder(tmp_path, capsys):
+    from conftest import oracle_path
+
+    vgg = oracle_path("pconv_unet") / "vgg16_notop_random.weights.h5"
+    data = _images(tmp_path / "data")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    hole = np.full((64, 64), 255, np.uint8)
+    hole[10:40, 5:50] = 0  # NVIDIA's convention: black = hole
+    Image.fromarray(hole).save(masks / "00000.png")
+    code, out, err = run(
+        capsys, "train", "--config", "pconv_tiny", "--set", f"train_data={data}",
+        "--set", f"log_dir={tmp_path / 'run'}", "--set", "max_iters=1",
+        "--set", f"vgg_weights={vgg}", "--set", "perceptual_weight=0.05",
+        "--set", "style_weight=120", "--set", f"mask_dir={masks}",
+    )  # fmt: skip
+    assert code == 0, err
+    values = dict(re.findall(r"(l_\w+|total) ([-0-9.e]+)", out + err))
+    assert float(values["l_perceptual"]) > 0 and float(values["l_style_out"]) > 0, out + err
+
+
+def test_one_line_errors(tmp_path, capsys):
+    data = _images(tmp_path / "data", n=2)
+    base = ["train", "--config", "pconv_tiny", "--set", f"train_data={data}",
+            "--set", f"log_dir={tmp_path / 'run'}", "--set", "max_iters=1"]  # fmt: skip
+    line = one_line_error(capsys, *base, "--set", "perceptual_weight=0.05")
+    assert "vgg_weights" in line and "torchvision_vgg" in line
+    line = one_line_error(
+        capsys, *base, "--set", "perceptual_weight=0.05",
+        "--set", f"vgg_weights={tmp_path / 'absent.weights.h5'}",
+    )  # fmt: skip
+    assert "absent.weights.h5 not found" in line
+    (tmp_path / "empty").mkdir()
+    line = one_line_error(capsys, *base, "--set", f"mask_dir={tmp_path / 'empty'}")
+    assert "holds no mask images" in line
+    line = one_line_error(capsys, *base, "--set", "img_shapes=[96, 96, 3]")
+    assert "img_shapes" in line and "64" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_checkpoint_of_another_family(tmp_path, capsys):
+    image = np.zeros((64, 64, 3), np.uint8)
+    Image.fromarray(image).save(tmp_path / "img.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    line = one_line_error(
+        capsys, "inpaint", "--model", "pconv", "--checkpoint", "checkpoints/demo",
+        "--image", tmp_path / "img.png", "--mask", tmp_path / "mask.png", "--output", out,
+    )  # fmt: skip
+    assert "DeepFill v2" in line and "pconv" in line
+    assert not out.exists()
