@@ -172,3 +172,34 @@ def test_checkpoint_of_another_family(tmp_path, capsys):
     )  # fmt: skip
     assert "DeepFill v2" in line and "pconv" in line
     assert not out.exists()
+
+
+def test_published_depth_pads_with_holes_to_256():
+    """Depth 8 needs multiples of 256: predict pads the pipeline's 64-multiple further with
+    pixels marked as holes; the output keeps the input size and its known pixels."""
+    from deepfill_tf.inference.inpainter import Inpainter
+    from deepfill_tf.registry import ModelSpec, get_family
+
+    family = get_family("pconv")
+    spec = ModelSpec("pconv", {"cnum": 2, "depth": 8})
+    generator = family.build_generator(spec)
+    assert generator.size_multiple == 256
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    hole = np.zeros((70, 90), np.float32)
+    hole[10:30, 20:60] = 1.0
+    out = Inpainter(generator, family=family, spec=spec)(image, hole)
+    assert out.shape == (70, 90, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[hole == 0], image[hole == 0])
+    # The same as running the network on the 256x256 input padded by hand: reflect to 128
+    # (the pipeline), then holes to 256.
+    x = np.pad(image.astype(np.float32), ((0, 58), (0, 38), (0, 0)), mode="reflect")
+    m = np.pad(hole, ((0, 58), (0, 38)), mode="reflect")
+    x = np.pad(x, ((0, 128), (0, 128), (0, 0)))
+    m = np.pad(m, ((0, 128), (0, 128)), constant_values=1.0)
+    mean, std = np.float32([0.485, 0.456, 0.406]), np.float32([0.229, 0.224, 0.225])
+    raw = generator(((x / 255 - mean) / std)[None], m[None, :, :, None], training=False)
+    pixels = (np.asarray(raw)[0, :70, :90] * std + mean) * 255
+    expected = np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+    diff = np.abs(out.astype(int) - expected.astype(int))[hole == 1]
+    assert diff.max() <= 1, diff.max()
