@@ -157,10 +157,14 @@ def test_bad_images_and_masks(tmp_path, capsys, pair, glcic, ce):
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((6, 40, 3), np.uint8)).save(small)
     small_mask = tmp_path / "small_mask.png"
-    Image.fromarray(np.zeros((6, 40), np.uint8)).save(small_mask)
+    small_hole = np.zeros((6, 40), np.uint8)
+    small_hole[2:4, 10:20] = 255
+    Image.fromarray(small_hole).save(small_mask)
     assert "smallest size" in _inpaint_error(capsys, tmp_path, ckpt, small, small_mask)
     other = tmp_path / "other_mask.png"
-    Image.fromarray(np.zeros((30, 40), np.uint8)).save(other)
+    other_hole = np.zeros((30, 40), np.uint8)
+    other_hole[5:10, 5:10] = 255
+    Image.fromarray(other_hole).save(other)
     assert "40x30" in _inpaint_error(capsys, tmp_path, ckpt, image, other)
     line = _inpaint_error(capsys, tmp_path, ce / "netG.t7", image, mask)
     assert "takes 128x128 images, this one is 40x32" in line
@@ -248,3 +252,45 @@ def test_context_encoder_train_and_resume(tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, err
     assert read(tmp_path / "out.png").shape == (128, 128, 3)
+
+
+def test_original_preprocess_sizes(tmp_path, capsys, glcic):
+    """The library call returns inpaint.lua's size; the CLI, which writes the input's size,
+    refuses with one line when that size differs (and for --hd-strategy crops)."""
+    from deepfill_tf.inference.loading import load_inpainter
+
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (50, 130, 3), dtype=np.uint8)
+    mask = np.zeros((50, 130), np.float32)
+    mask[10:30, 40:80] = 1
+    inp = load_inpainter(str(glcic / "completionnet.t7"), original_preprocess=True, maxdim=64)
+    assert inp(image, mask).shape == (24, 64, 3)
+    Image.fromarray(image).save(tmp_path / "odd.png")
+    Image.fromarray((mask * 255).astype(np.uint8)).save(tmp_path / "odd_mask.png")
+    line = _inpaint_error(
+        capsys, tmp_path, glcic / "completionnet.t7", tmp_path / "odd.png",
+        tmp_path / "odd_mask.png", "--original-preprocess",
+    )  # fmt: skip
+    assert "runs this 130x50 image at 132x52" in line
+    big = rng.integers(0, 256, (200, 1100, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    big_mask = np.zeros((200, 1100), np.uint8)
+    big_mask[50:90, 500:560] = 255
+    Image.fromarray(big_mask).save(tmp_path / "big_mask.png")
+    line = _inpaint_error(
+        capsys, tmp_path, glcic / "completionnet.t7", tmp_path / "big.png",
+        tmp_path / "big_mask.png", "--original-preprocess",
+    )  # fmt: skip
+    assert "add --hd-strategy original" in line
+    # --postprocess works on the crops of a large image (one at a time).
+    out = tmp_path / "big_out.png"
+    code, _, err = run(
+        capsys, "inpaint", "--checkpoint", glcic / "completionnet.t7", "--image",
+        tmp_path / "big.png", "--mask", tmp_path / "big_mask.png", "--output", out,
+        "--postprocess",
+    )  # fmt: skip
+    assert code == 0, err
+    got = read(out)
+    assert got.shape == (200, 1100, 3)
+    known = big_mask == 0
+    np.testing.assert_array_equal(got[known], big.astype(int)[known])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from deepfill_tf.errors import InputError
 from deepfill_tf.families.glcic import postprocess, preprocess
 from deepfill_tf.inference.inpainter import Inpainter
 from deepfill_tf.models.glcic import GLCICCompletionNet, load_glcic_t7, read_glcic_t7
@@ -71,6 +72,24 @@ class GLCICInpainter(Inpainter):
             input_signature=[tf.TensorSpec([None, None, None, 4], tf.float32)],
         )
 
+    _outer_shape: tuple[int, int] | None = None
+
+    def check(self, image, hole_mask, extras) -> None:
+        """The base checks; also remembers the size the caller (the CLI, before any
+        ``--hd-strategy`` crop) asked about, see ``__call__``."""
+        super().check(image, hole_mask, extras)
+        self._outer_shape = tuple(np.shape(image)[:2])
+
+    def batch(self, images, hole_masks, **extras):
+        """Equal-size crops of ``--hd-strategy crop`` (``inference.hd_strategy``): one at a
+        time through ``__call__`` so the host-side steps apply to each."""
+        return np.stack(
+            [
+                self(image, mask, **{k: v[n] for k, v in extras.items()})
+                for n, (image, mask) in enumerate(zip(images, hole_masks, strict=True))
+            ]
+        )
+
     @property
     def host_side(self) -> bool:
         return bool(self.options.get("postprocess") or self.options.get("original_preprocess"))
@@ -95,13 +114,28 @@ class GLCICInpainter(Inpainter):
         if not self.host_side:
             return super().__call__(image, hole_mask, **extras)
         extras = {k: v for k, v in extras.items() if v is not None}
-        self.check(image, hole_mask, extras)
+        outer, self._outer_shape = self._outer_shape, None
+        Inpainter.check(self, image, hole_mask, extras)
         mask = np.asarray(hole_mask, np.float32)
         if self.options.get("original_preprocess"):
+            if outer is not None and outer != tuple(image.shape[:2]):
+                raise InputError(
+                    "--original-preprocess runs the whole image as inpaint.lua does (long side"
+                    " capped at --maxdim): add --hd-strategy original for images this large"
+                )
+            maxdim = int(self.options.get("maxdim") or 600)
+            size = preprocess.original_sizes(*image.shape[:2], maxdim=maxdim)
+            if outer is not None and size != tuple(image.shape[:2]):
+                # deepfill-tf inpaint writes images of the input's size (its --hd-strategy
+                # layer checks it); the library call returns inpaint.lua's size.
+                raise InputError(
+                    f"--original-preprocess runs this {image.shape[1]}x{image.shape[0]} image at"
+                    f" {size[1]}x{size[0]} (inpaint.lua: long side <= --maxdim, multiples of 4)"
+                    f" and deepfill-tf inpaint writes the input's size: resize the image to"
+                    f" {size[1]}x{size[0]} first, or leave out --original-preprocess"
+                )
             img, m = preprocess.original_preprocess(
-                preprocess.image_to_float(image),
-                mask,
-                maxdim=int(self.options.get("maxdim") or 600),
+                preprocess.image_to_float(image), mask, maxdim=maxdim
             )
             comp = self.complete_float(img, m)
             if not self.options.get("postprocess") or not m.any():
