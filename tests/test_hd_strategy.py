@@ -296,3 +296,79 @@ def test_batched_inpainter_equals_one_at_a_time_and_attention_options():
         diff = np.abs(together[n].astype(int) - alone.astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # batch-size float reassociation
         np.testing.assert_array_equal(together[n][holes[n] < 0.5], images[n][holes[n] < 0.5])
+
+
+# ------------------------------------------------------------------------- the CLI
+def _cli(capsys, tmp_path, image, hole, *flags):
+    from PIL import Image
+
+    from deepfill_tf.cli.main import main
+
+    Image.fromarray(image).save(tmp_path / "in.png")
+    Image.fromarray((hole > 0.5).astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    code = main(
+        ["inpaint", "--checkpoint", str(DEMO), "--image", str(tmp_path / "in.png")]
+        + ["--mask", str(tmp_path / "mask.png"), "--output", str(out), *map(str, flags)]
+    )
+    captured = capsys.readouterr()
+    result = np.asarray(Image.open(out).convert("RGB")) if out.exists() else None
+    return code, result, captured.err
+
+
+def test_cli_crop_equals_the_library_and_keeps_known_pixels(tmp_path, capsys):
+    from deepfill_tf.inference import load_inpainter
+
+    h, w = 136, 200
+    image, hole = _photo(h, w, seed=10), np.zeros((h, w), np.float32)
+    hole[30:60, 20:60] = 1
+    hole[90:100, 150:190] = 1
+    flags = ("--hd-strategy", "crop", "--hd-trigger", 64, "--hd-crop-margin", 16)
+    code, got, err = _cli(capsys, tmp_path, image, hole, *flags)
+    assert code == 0, err
+    options = HDOptions(strategy="crop", trigger=64, crop_margin=16)
+    want = inpaint_hd(load_inpainter(str(DEMO)), image, hole, options)
+    assert len(want.runs) == 2
+    np.testing.assert_array_equal(got, want.image)
+    np.testing.assert_array_equal(got[hole < 0.5], image[hole < 0.5])
+
+
+def test_cli_attention_budget_gives_the_same_picture(tmp_path, capsys):
+    h, w = 96, 128
+    image, hole = _photo(h, w, seed=11), np.zeros((h, w), np.float32)
+    hole[30:60, 40:90] = 1
+    code, whole, err = _cli(capsys, tmp_path, image, hole, "--hd-strategy", "original")
+    assert code == 0, err
+    flags = ("--hd-strategy", "original", "--max-attention-mb", 0.01)
+    code, chunked, err = _cli(capsys, tmp_path, image, hole, *flags)
+    assert code == 0, err
+    diff = np.abs(whole.astype(int) - chunked.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.001, f"{diff.max()} {(diff > 0).mean()}"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ("--hd-strategy", "resize", "--hd-crop-margin", 8),
+            "--hd-crop-margin does not apply to --hd-strategy resize",
+        ),
+        (("--hd-strategy", "original", "--hd-trigger", 100), "--hd-trigger does not apply"),
+        (("--max-pixels", 1000), "image is 128x96 (0.0 MP), above the limit of 0.0 MP"),
+        (("--max-attention-mb", 0), "--max-attention-mb must be > 0"),
+    ],
+)
+def test_cli_bad_flags_are_one_line_errors(tmp_path, capsys, flags, message):
+    image, hole = _photo(96, 128), np.zeros((96, 128), np.float32)
+    hole[10:20, 10:20] = 1
+    code, result, err = _cli(capsys, tmp_path, image, hole, *flags)
+    assert code == 1 and result is None
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_full_mask_with_crop_says_it_resized(tmp_path, capsys):
+    image, hole = _photo(96, 128), np.ones((96, 128), np.float32)
+    flags = ("--hd-trigger", 64, "--hd-resize-limit", 64)
+    code, result, err = _cli(capsys, tmp_path, image, hole, *flags)
+    assert code == 0 and result.shape == image.shape
+    assert "note: the crops around the hole regions would cover 100% of the image" in err
