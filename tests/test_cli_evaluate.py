@@ -197,3 +197,49 @@ def test_fid_with_local_inception_weights(tmp_path, photos):
     assert all(v >= 0 for v in results["fid"]["box"].values())
     assert "not comparable with published FIDs" in results["fid_network"]
     assert "| fid |" in (out / "summary.md").read_text().replace(" ↓", "")
+
+
+def test_another_family_through_evaluate(tmp_path, photos):
+    """GLCIC (its own inpainter, image by image) with the oracle's random weights."""
+    from tests.conftest import oracle_path
+
+    t7 = oracle_path("glcic") / "completionnet" / "completionnet.t7"
+    out = tmp_path / "glcic"
+    methods = ("--checkpoint", str(t7), "--model", "glcic")
+    assert _evaluate(out, photos, "--masks", "box", "--raw", methods=methods) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["methods"]["completionnet.t7"]["family"] == "glcic"
+    rows = [r for r in results["per_image"] if r["method"] == "completionnet.t7"]
+    assert len(rows) == 3 and all(r["raw_available"] is False for r in rows)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume(tmp_path, photos):
+    """A real SIGKILL in the middle of a run; the same command then finishes it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ("--masks", "freeform", "--mask-count", "120")
+    killed, full = tmp_path / "killed", tmp_path / "full"
+    argv = [
+        sys.executable, "-m", "deepfill_tf.cli.main", "evaluate", "--checkpoint", DEMO,
+        "--model", "mean_fill", "--model", "opencv_telea", "--data", photos, "--size", "64",
+        "--output", str(killed), "--batch-size", "2", *args,
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resume = killed / "evaluate.resume.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if resume.is_file() and len(resume.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(resume.read_text().splitlines()) - 1
+    assert 3 <= done < 60 and not (killed / "results.csv").exists()
+    assert _evaluate(killed, photos, *args) == 0
+    assert _evaluate(full, photos, *args) == 0
+    assert _rows(full) == _rows(killed)
