@@ -90,6 +90,7 @@ def test_openapi_document_describes_both_endpoints(client):
     assert schema["required"] == ["image", "mask"]
     assert schema["properties"]["model"]["enum"] == ["fake", "guided"]
     assert {"200", "400", "404", "413", "422", "503"} <= set(post_doc["responses"])
+    assert "required by guided" in schema["properties"]["guide"]["description"]
 
 
 def test_page_is_served_offline_with_a_strict_content_policy(client):
@@ -148,11 +149,11 @@ def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(client):
         (
             dict(image=image, mask=hole, guide=image),
             400,
-            "guide: model 'fake' (Fake fake) takes no extra inputs",
+            "guide: model 'fake' (Fake fake) takes the files image, mask",
         ),
         (dict(image=image, mask=hole, model="guided"), 400, "missing file field 'guide'"),
-        (dict(image=image, mask=hole, other=image), 400, "unknown file field 'other'"),
-        (dict(image=image, mask=hole, seed="3"), 400, "seed: model 'fake'"),
+        (dict(image=image, mask=hole, other=image), 400, "other: model 'fake' (Fake fake) takes"),
+        (dict(image=image, mask=hole, seed="3"), 400, "unknown form field 'seed'"),
         (dict(image=png(photo(4, 4)), mask=png(mask_array(4, 4, None))), 200, None),
     ]
     for fields, status, message in cases:
@@ -238,6 +239,8 @@ def test_model_names_come_from_the_checkpoint_folder(tmp_path):
     assert model_name(str(tmp_path / "places2"), set()) == "places2"
     assert model_name(str(tmp_path / "places2") + "/", {"places2"}) == "places2-2"
     assert model_name(str(tmp_path / "places2" / "snap-0"), set()) == "places2"
+    (tmp_path / "completion.t7").write_bytes(b"")
+    assert model_name(str(tmp_path / "completion.t7"), set()) == "completion"
 
 
 def _raw_request(port: int, body: bytes, content_type: str, send_all=True, read=True) -> bytes:
@@ -405,3 +408,48 @@ def test_cli_refuses_a_port_in_use_in_one_line(tiny_checkpoint, capsys):
         code = main(["ui", "--checkpoint", tiny_checkpoint, "--port", str(port)])
     err = capsys.readouterr().err
     assert code == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+def test_scfegan_sketch_and_colour_give_the_cli_pixels(tmp_path):
+    """An SC-FEGAN model takes `sketch` and `color` files; same pixels as `deepfill-tf inpaint
+    --sketch --color` (default seed 0 on both sides)."""
+    from deepfill_tf.cli.main import main
+    from deepfill_tf.convert import write_tf1_checkpoint
+    from deepfill_tf.models.sc_fegan import SCFEGANGenerator
+    from deepfill_tf.ui.models import load_models
+
+    model = SCFEGANGenerator.tiny()
+    model.build((1, 128, 128, 9))
+    rng = np.random.default_rng(6)
+    for v in model.weights:
+        v.assign(rng.normal(0, 0.2, v.shape).astype("float32"))
+    tables = {k: v.numpy() for k, v in model.tf1_variable_table().items()}
+    write_tf1_checkpoint(tables, str(tmp_path / "faces"))
+    files = {
+        "image": photo(128, 128, seed=7),
+        "mask": mask_array(128, 128, (30, 30, 90, 100)),
+        "sketch": np.zeros((128, 128), np.uint8),
+        "color": np.zeros((128, 128, 3), np.uint8),
+    }
+    files["sketch"][60, 35:95] = 255
+    files["color"][40:50, 40:80] = (200, 40, 30)
+    for name, array in files.items():
+        Image.fromarray(array).save(tmp_path / f"{name}.png")
+    flags = [f"--{name}={tmp_path / name}.png" for name in files]
+    out = tmp_path / "cli.png"
+    ckpt = str(tmp_path / "faces")
+    assert main(["inpaint", "--checkpoint", ckpt, *flags, "--output", str(out)]) == 0
+    models = load_models([ckpt], log=lambda _: None)
+    assert models[0].extras == ("sketch", "color") and models[0].required == ()
+    client = create_app(models).test_client()
+    fields = {name: (tmp_path / f"{name}.png").read_bytes() for name in files}
+    response = post(client, **fields)
+    assert response.status_code == 200, response.get_json()
+    api = np.asarray(Image.open(io.BytesIO(response.data)))
+    np.testing.assert_array_equal(api, np.asarray(Image.open(out)))
+    plain = post(client, fields["image"], fields["mask"])  # sketch and colour are optional
+    assert plain.status_code == 200
+    assert (np.asarray(Image.open(io.BytesIO(plain.data))) != api).any()
+    wrong = post(client, fields["image"], fields["mask"], guide=fields["color"])
+    assert wrong.status_code == 400
+    assert "takes the files image, mask, sketch, color" in wrong.get_json()["error"]

@@ -1,7 +1,8 @@
 """The models a ``deepfill-tf ui`` server has loaded, each behind a one-at-a-time gate.
 
 Every model is loaded once at start through the inference facade (``load_inpainter``), so
-its traced function is reused by every request. Requests for one model run one at a time; at
+every registered family that inpaints can be served and its traced function is reused by
+every request. Requests for one model run one at a time; at
 most ``queue_size`` more may wait, and a request beyond that is refused at once with
 ``BusyError`` (the API answers 503) instead of piling up threads and memory.
 """
@@ -17,10 +18,11 @@ import numpy as np
 
 from deepfill_tf.errors import DeepfillError
 
-# Extra inputs (besides image and mask) a family takes, as API form fields / page layers.
-GUIDE = "guide"  # guided DeepFill v2: edge image, white = edge
-SKETCH = "sketch"  # SC-FEGAN: white free-hand strokes on black
-COLOR = "color"  # SC-FEGAN: colour strokes on black
+# Extra inputs (besides image and mask) the page has a layer for; a model lists the ones it
+# takes (its family's ``inputs``), and the API accepts exactly those as form fields.
+GUIDE = "guide"  # edge image, white = edge (guided DeepFill v2)
+SKETCH = "sketch"  # white free-hand strokes on black (SC-FEGAN)
+COLOR = "color"  # colour strokes on black (SC-FEGAN)
 
 
 class BusyError(DeepfillError):
@@ -40,6 +42,7 @@ class Model:
       run: ``run(image, hole_mask, **extras) -> image``: image (H, W, 3) uint8 RGB, hole_mask
         (H, W) float32 1 = hole, extras (H, W, 3) uint8 RGB; returns (H, W, 3) uint8 RGB.
       queue_size: how many requests may wait while one runs.
+      extras_help: one line per extra input, for the API description.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Model:
     required: tuple[str, ...]
     run: Callable[..., np.ndarray]
     queue_size: int = 2
+    extras_help: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pending: int = 0  # running + waiting
@@ -87,11 +91,14 @@ class Model:
 
 
 def model_name(checkpoint: str, taken: set[str]) -> str:
-    """A short unique name for a checkpoint: its folder (or prefix) name, ``-2``... if taken."""
+    """A short unique name for a checkpoint: its folder, file stem or prefix's folder name,
+    with ``-2``, ``-3``... when taken."""
     path = os.path.normpath(os.fspath(checkpoint))
     base = os.path.basename(path)
-    if not os.path.isdir(path) and os.path.basename(os.path.dirname(path)):
-        base = os.path.basename(os.path.dirname(path))  # path/snap-0 -> path's folder name
+    if os.path.isfile(path):
+        base = os.path.splitext(base)[0]  # a one-file checkpoint: places2.t7 -> places2
+    elif not os.path.isdir(path) and os.path.basename(os.path.dirname(path)):
+        base = os.path.basename(os.path.dirname(path))  # TF1 prefix path/snap-0 -> folder name
     base = base or "model"
     name, number = base, 2
     while name in taken:
@@ -100,48 +107,28 @@ def model_name(checkpoint: str, taken: set[str]) -> str:
 
 
 def load_model(checkpoint: str, name: str, *, queue_size: int = 2) -> Model:
-    """Load one checkpoint (any family that inpaints) as a ``Model``.
+    """Load one checkpoint of any registered family through ``load_inpainter``.
+
+    The family's load-time options keep their defaults (as ``deepfill-tf inpaint`` without
+    flags, e.g. SC-FEGAN's noise seed 0), so the pixels are the CLI's.
 
     Raises:
       CheckpointError: as ``deepfill-tf inpaint`` for an unreadable or unknown checkpoint.
     """
-    try:
-        from deepfill_tf.inference import load_inpainter
-    except ImportError:  # before the family facade: DeepFill v1 / v2 through Inpainter
-        load_inpainter = None
-    if load_inpainter is not None:
-        inpainter = load_inpainter(checkpoint)
-        family = inpainter.family
-        extras, required = _family_extras(family.name, inpainter)
-        label = getattr(inpainter, "label", family.label)
-        return Model(name, family.name, label, extras, required, inpainter, queue_size)
+    from deepfill_tf.inference import load_inpainter
 
-    from deepfill_tf.inference.inpainter import Inpainter
-    from deepfill_tf.inference.loading import load_generator
-
-    generator, spec = load_generator(checkpoint)
-    if spec.name == "scfegan":
-        from deepfill_tf.errors import CheckpointError
-
-        raise CheckpointError(
-            f"{checkpoint}: SC-FEGAN checkpoints need the inference facade (load_inpainter)"
-        )
-    inpainter = Inpainter(generator)
-    extras = (GUIDE,) if spec.guided else ()
-    return Model(name, spec.name, spec.label, extras, extras, inpainter, queue_size)
-
-
-def _family_extras(family: str, inpainter) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(extras, required extras) of a loaded inpainter: its ``inputs`` (name, required)."""
-    inputs = getattr(inpainter, "inputs", None)
-    if inputs is not None:
-        names = tuple(o.name for o in inputs)
-        return names, tuple(o.name for o in inputs if o.required)
-    if family == "scfegan":
-        return (SKETCH, COLOR), ()
-    if getattr(inpainter, "guided", False):
-        return (GUIDE,), (GUIDE,)
-    return (), ()
+    inpainter = load_inpainter(checkpoint)
+    inputs = tuple(inpainter.inputs)  # the extra image inputs (registry ``Option``s)
+    return Model(
+        name,
+        inpainter.family.name,
+        inpainter.label,
+        tuple(o.name for o in inputs),
+        tuple(o.name for o in inputs if o.required),
+        inpainter,
+        queue_size,
+        extras_help={o.name: o.help for o in inputs},
+    )
 
 
 def load_models(checkpoints: list[str], *, queue_size: int = 2, log=print) -> list[Model]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deepfill_tf.ui.models import COLOR, GUIDE, SKETCH, Model
+from deepfill_tf.ui.models import Model
 
 _ERROR = {
     "description": "",
@@ -41,26 +41,26 @@ def openapi_document(models: list[Model], limits: dict) -> dict:
                 "The hole, same size as the image: white = hole (a pixel is a hole when its"
                 " blue channel, or its gray value, is > 127.5)."
             ),
-            GUIDE: _file(
-                "Guided DeepFill v2 only (required there): edge image, white = edge, same size."
-            ),
-            SKETCH: _file(
-                "SC-FEGAN only: free-hand sketch, white strokes on black, same size; used in"
-                " the hole."
-            ),
-            COLOR: _file("SC-FEGAN only: colour strokes on black, same size; used in the hole."),
             "model": {
                 "type": "string",
                 "enum": names,
                 "default": names[0],
                 "description": "A loaded model (GET /api/v1/models).",
             },
-            "seed": {
-                "type": "integer",
-                "description": "SC-FEGAN only: seed of the noise input.",
-            },
         },
     }
+    for model in models:  # the extra inputs of the loaded families
+        for extra in model.extras:
+            takers = [m.name for m in models if extra in m.extras]
+            needed = [m.name for m in models if extra in m.required]
+            help_text = model.extras_help.get(extra, extra)
+            form["properties"].setdefault(
+                extra,
+                _file(
+                    f"{help_text}; same size as the image. Taken by {', '.join(takers)}"
+                    + (f"; required by {', '.join(needed)}." if needed else ".")
+                ),
+            )
     return {
         "openapi": "3.1.0",
         "info": {

@@ -5,8 +5,8 @@ Endpoints (described for machines at ``GET /api/v1/openapi.json``):
 * ``GET /`` the page (``static/index.html``; no build step, nothing from a CDN).
 * ``GET /api/v1/models`` the loaded models, the extra inputs each takes, and the limits.
 * ``POST /api/v1/inpaint`` multipart form: ``image`` and ``mask`` files (white = hole), the
-  model's extra files (``guide``; ``sketch``, ``color``), text fields ``model`` and (SC-FEGAN)
-  ``seed``. Answers the PNG of the result, the same pixels as ``deepfill-tf inpaint`` gives for
+  model's extra files (its family's inputs: ``guide`` for guided DeepFill v2, ``sketch`` and
+  ``color`` for SC-FEGAN) and the text field ``model``. Answers the PNG of the result, the same pixels as ``deepfill-tf inpaint`` gives for
   the same files, or JSON ``{"error": "..."}`` with 400 (bad form), 403 (cross-origin or
   foreign Host), 404 (model not loaded), 413 (upload too large), 422 (pixel limit, sizes
   differ, image too small), 503 (model busy, queue full) or 500 (a bug; the server goes on).
@@ -31,14 +31,13 @@ from werkzeug.exceptions import HTTPException
 
 from deepfill_tf.errors import InputError
 from deepfill_tf.inference.io import encode_png
-from deepfill_tf.ui.models import COLOR, GUIDE, SKETCH, BusyError, Model
+from deepfill_tf.ui.models import BusyError, Model
 from deepfill_tf.ui.uploads import NotAnImageError, PixelLimitError, decode_image, decode_mask
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 1024 * 1024
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-FILE_FIELDS = ("image", "mask", GUIDE, SKETCH, COLOR)
 
 log = logging.getLogger("deepfill_tf.ui")
 
@@ -160,23 +159,20 @@ def create_app(
         model = by_name.get(name)
         if model is None:
             raise ApiError(404, f"model {name!r} is not loaded; loaded: {', '.join(by_name)}")
+        for field in form:
+            if field != "model":
+                raise ApiError(400, f"unknown form field {field!r}; the text field is 'model'")
+        accepted = ("image", "mask", *model.extras)
         for field in files:
-            if field not in FILE_FIELDS:
-                raise ApiError(400, f"unknown file field {field!r}; expected {FILE_FIELDS}")
-            if field not in ("image", "mask") and field not in model.extras:
-                takes = ", ".join(model.extras) or "no extra inputs"
-                raise ApiError(400, f"{field}: model {name!r} ({model.label}) takes {takes}")
+            if field not in accepted:
+                raise ApiError(
+                    400,
+                    f"{field}: model {name!r} ({model.label}) takes the files"
+                    f" {', '.join(accepted)}",
+                )
         for field in ("image", "mask", *model.required):
             if field not in files:
                 raise ApiError(400, f"missing file field {field!r} (multipart/form-data)")
-        options = {}
-        if "seed" in form:
-            if model.family != "scfegan":
-                raise ApiError(400, f"seed: model {name!r} ({model.label}) takes no seed")
-            try:
-                options["seed"] = int(form["seed"])
-            except ValueError:
-                raise ApiError(400, f"seed must be an integer, got {form['seed']!r}") from None
         try:
             image = decode_image(files["image"].read(), "image", max_pixels)
             mask = decode_mask(files["mask"].read(), "mask", max_pixels)
@@ -184,7 +180,7 @@ def create_app(
                 f: decode_image(files[f].read(), f, max_pixels) for f in model.extras if f in files
             }
             _check_sizes(image, mask, extras)
-            result = model.inpaint(image, mask, **extras, **options)
+            result = model.inpaint(image, mask, **extras)
         except BusyError as e:
             raise ApiError(503, str(e)) from None
         except PixelLimitError as e:
