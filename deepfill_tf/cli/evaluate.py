@@ -167,11 +167,16 @@ def _suites(args, n_images: int):
     return suites, generated
 
 
-def run(args) -> int:
+def check_inputs(args) -> None:
+    """Cheap checks of flags and paths, before TensorFlow is imported (also run by ``run``)."""
     from deepfill_tf.errors import ConfigError, InputError
+    from deepfill_tf.evaluation.suites import SUITES
 
     if args.compare:
-        return _compare(args)
+        for folder in args.compare:
+            if not os.path.isfile(os.path.join(folder, "results.json")):
+                raise InputError(f"--compare {folder}: no results.json (not an evaluation report)")
+        return
     for flag in ("data", "masks", "output"):
         if not getattr(args, flag):
             raise ConfigError(f"--{flag} is required (or use --compare DIR ...)")
@@ -185,6 +190,22 @@ def run(args) -> int:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise InputError(f"--output {args.output} exists and is not a folder")
+    for spec in args.masks:
+        if not os.path.isdir(spec) and spec not in SUITES:
+            raise InputError(
+                f"--masks {spec}: neither a suite folder nor a suite name ({', '.join(SUITES)})"
+            )
+    if args.inception_weights and not os.path.isfile(args.inception_weights):
+        raise InputError(
+            f"--inception-weights {args.inception_weights}: no such file (FID needs a local "
+            "Keras InceptionV3 weights file; nothing is downloaded)"
+        )
+
+
+def run(args) -> int:
+    check_inputs(args)
+    if args.compare:
+        return _compare(args)
 
     import numpy as np
 
