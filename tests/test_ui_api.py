@@ -360,7 +360,7 @@ def test_same_pixels_as_deepfill_tf_inpaint(tmp_path, tiny_checkpoint):
 
 
 def test_cli_serves_the_page_and_prints_the_url(tiny_checkpoint):
-    """`deepfill-tf ui --port 0` prints its URL, serves the page and the API, stops on SIGINT."""
+    """`deepfill-tf ui --port 0` prints its URL, serves the page and the API, stops on SIGTERM."""
     command = [sys.executable, "-m", "deepfill_tf.cli.main", "ui", "--checkpoint", tiny_checkpoint]
     process = subprocess.Popen(
         [*command, "--port", "0"],
@@ -388,7 +388,7 @@ def test_cli_serves_the_page_and_prints_the_url(tiny_checkpoint):
         with urllib.request.urlopen(url + "api/v1/models", timeout=10) as r:
             assert json.load(r)["models"][0]["family"] == "deepfill_v2"
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # as `kill`; Ctrl+C (SIGINT) stops it the same way
         try:
             stdout, stderr = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import socket
 import sys
 
@@ -64,6 +65,10 @@ def _check_port(host: str, port: int) -> None:
         raise _listen_error(host, port, e) from None
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args) -> int:
     from deepfill_tf.ui.models import load_models, warm_up
     from deepfill_tf.ui.server import create_app, is_loopback, make_server, server_url
@@ -98,6 +103,7 @@ def run(args) -> int:
             file=sys.stderr,
         )
     print(f"deepfill-tf ui: serving {server_url(server)} (Ctrl+C to stop)", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `docker stop`: stop as on Ctrl+C
     try:
         server.run()  # returns on Ctrl+C (waitress catches KeyboardInterrupt)
     except KeyboardInterrupt:
