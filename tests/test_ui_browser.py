@@ -218,7 +218,10 @@ def fake_server():
     from deepfill_tf.ui.models import COLOR, GUIDE, SKETCH, Model
     from deepfill_tf.ui.server import create_app, make_server, server_url
 
-    received = []
+    class Received(list):
+        release: threading.Event
+
+    received = Received()
 
     def record(image, hole_mask, **extras):
         received.append({"mask": hole_mask, **extras})
@@ -226,13 +229,22 @@ def fake_server():
         out[hole_mask > 0.5] = 255 - out[hole_mask > 0.5]
         return out
 
+    release = threading.Event()
+
+    def slow(image, hole_mask, **extras):
+        release.wait(60)
+        return record(image, hole_mask, **extras)
+
     models = [
         Model("faces", "scfegan", "SC-FEGAN", (SKETCH, COLOR), (), record),
         Model("edges", "deepfill_v2", "DeepFill v2 (guided)", (GUIDE,), (GUIDE,), record),
+        Model("slow", "fake", "Slow", (), (), slow),
     ]
     srv = make_server(create_app(models), "127.0.0.1", 0, threads=4)
     threading.Thread(target=srv.run, daemon=True).start()
+    received.release = release
     yield server_url(srv), received
+    release.set()
     srv.close()
 
 
@@ -311,3 +323,41 @@ def test_sketch_colour_and_edge_layers_zoom_pan_compare(browser, fake_server):
     driver.find_element("id", "run").click()
     _wait(driver, lambda: len(received) == 2, "the second run")
     assert set(received[1]) == {"mask", "guide"} and not received[1]["guide"].any()
+
+
+def test_brush_keys_eraser_clear_and_busy_indicator(browser, fake_server):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    url, received = fake_server
+    driver = browser
+    driver.get(url)
+    _wait(driver, lambda: "model(s) loaded" in driver.find_element("id", "status").text, "models")
+    driver.find_element("id", "open-file").send_keys(PHOTO)
+    _wait(driver, lambda: "128\u00d7128" in driver.find_element("id", "status").text, "the photo")
+    size = lambda: int(driver.find_element("id", "size-value").text)  # noqa: E731
+    ActionChains(driver).send_keys("]").perform()
+    assert size() > BRUSH
+    ActionChains(driver).send_keys("[[").perform()
+    assert size() < BRUSH
+
+    _paint(driver, 20, 64, 108, 64)
+    full = _hole_pixels(driver)
+    ActionChains(driver).send_keys("e").perform()  # eraser
+    _paint(driver, 50, 64, 80, 64)
+    erased = _hole_pixels(driver)
+    assert 0 < erased < full * 0.8
+    ActionChains(driver).send_keys("b").perform()
+    driver.find_element("id", "clear").click()
+    assert _hole_pixels(driver) == 0
+    driver.find_element("id", "undo").click()
+    assert _hole_pixels(driver) == erased
+
+    _select_model(driver, "slow")
+    driver.find_element("id", "run").click()
+    busy = driver.find_element("id", "busy")
+    _wait(driver, busy.is_displayed, "the busy indicator", 10)
+    assert driver.find_element("id", "run").get_attribute("disabled")
+    received.release.set()
+    _wait(driver, lambda: not busy.is_displayed(), "the end of the run", 30)
+    assert "done in" in driver.find_element("id", "status").text
+    assert not driver.find_element("id", "run").get_attribute("disabled")
