@@ -186,7 +186,7 @@ def check_inputs(args) -> None:
     extension and folder, and that no output resolves to an input of the run (the same path,
     through a symlink, or a hard link: batch mode included). Sets ``args.jobs``."""
     if not _checkpoint_exists(args.checkpoint):
-        raise InputError(f"--checkpoint {args.checkpoint}: no such checkpoint folder or prefix")
+        raise InputError(f"{args.checkpoint}: checkpoint not found (no such folder or prefix)")
     if not 1 <= args.jpeg_quality <= 100:
         raise InputError(f"--jpeg-quality {args.jpeg_quality}: must be 1..100")
     if not 0 <= args.mask_threshold < 255:
@@ -199,7 +199,7 @@ def check_inputs(args) -> None:
     if len(jobs) == 1:
         for flag, path in (("--image", jobs[0][0]), ("--mask", jobs[0][1])):
             if not os.path.isfile(path):
-                what = "is a folder" if os.path.isdir(path) else "no such file"
+                what = "is a directory, not an image" if os.path.isdir(path) else "no such file"
                 raise InputError(f"{flag} {path}: {what}")
     inputs = [p for job in jobs for p in job[:2]] + list(extras.values())
     what = "--output" if len(jobs) == 1 else "output"
@@ -265,12 +265,12 @@ def run(args) -> int:
             image = read_image(image_path, exif)
             mask = read_mask(mask_path, args.mask_channel, args.mask_threshold, exif)
             warning = mask_warning(mask_path, mask, args.mask_channel, args.mask_threshold, exif)
-            if warning:
-                print(f"deepfill-tf inpaint: warning: {warning}", file=sys.stderr)
             if hasattr(inpainter, "check"):  # sizes and inputs, before any crop
                 inpainter.check(image, mask, extras)
             done = inpaint_hd(infer, image, mask, options, **extras)
             print_notes(done.notes)
+            if warning:  # after the checks: an error is the one line of a bad run
+                print(f"deepfill-tf inpaint: warning: {warning}", file=sys.stderr)
             _write_output(
                 args,
                 output_path,

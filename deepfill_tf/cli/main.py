@@ -1,11 +1,16 @@
 """Entry point of the ``deepfill-tf`` console script.
 
 Every subcommand lives in its own module ``deepfill_tf/cli/<name>.py`` defining
-``add_arguments(parser)`` and ``run(args) -> int`` (and optionally ``before_tensorflow(args)``,
-run before TensorFlow initialises its devices). Modules are imported only when their
-subcommand runs, so ``deepfill-tf --help`` does not import TensorFlow. Errors caused by bad
-input (``DeepfillError``) are printed as one line ``deepfill-tf <cmd>: error: ...`` with exit
-code 1; usage errors exit with 2 (argparse).
+``add_arguments(parser)`` and ``run(args) -> int``, and optionally ``check_inputs(args)`` (run
+before TensorFlow is imported: cheap checks of paths and sizes, so a typo is reported at once)
+and ``before_tensorflow(args)`` (run before TensorFlow initialises its devices). Modules are
+imported only when their subcommand runs, so ``deepfill-tf --help`` does not import TensorFlow.
+
+Errors caused by bad input (``DeepfillError``) are printed as one line
+``deepfill-tf <cmd>: error: ...`` with exit code 1; usage errors exit with 2 (argparse). Any
+other exception is caught here too and printed as one line naming the command, the file and
+the cause (exit 1); ``--verbose`` (any subcommand) or ``DEEPFILL_TF_VERBOSE=1`` prints the
+traceback as well. Running out of memory gets a message that says what to do.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 
 # name -> one-line help. The module deepfill_tf.cli.<name> implements it.
 SUBCOMMANDS = {
@@ -75,6 +81,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Argument names that hold the file(s) a command works on, most specific first: the one a
+# catch-all message names.
+_FILE_ARGS = ("image", "flist", "input_dir", "config", "checkpoint", "output", "output_dir")
+# What to do when memory runs out, by command.
+_OOM_ADVICE = {
+    "inpaint": "use a smaller image, or --hd-strategy crop / resize (see --help)",
+    "train": "lower batch_size or img_shapes in the config (--set batch_size=...)",
+    "export": "close other programs or export on a machine with more memory",
+}
+
+
+def verbose_requested(args=None) -> bool:
+    """``--verbose`` was given or ``DEEPFILL_TF_VERBOSE`` is set (to anything but 0 / empty)."""
+    env = os.environ.get("DEEPFILL_TF_VERBOSE", "")
+    return bool(getattr(args, "verbose", False)) or env not in ("", "0")
+
+
+def _main_file(args) -> str | None:
+    for name in _FILE_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, MemoryError):
+        return True
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(error, tf.errors.ResourceExhaustedError):
+        return True
+    text = str(error)
+    return "OOM when allocating" in text or "out of memory" in text.lower()
+
+
+def describe_unexpected(command: str, args, error: BaseException) -> str:
+    """One line for an exception that is not a ``DeepfillError``: the file, the cause, the hint.
+
+    ``OSError`` s name their own file; otherwise the command's main input (``--image``,
+    ``--config``, ``--checkpoint``, ...) is named. Multi-line messages (TensorFlow's) are
+    reduced to their first line.
+    """
+    where = _main_file(args)
+    if _is_out_of_memory(error):
+        advice = _OOM_ADVICE.get(command, "try a smaller input")
+        on = f" on {where}" if where else ""
+        return f"out of memory{on}: {advice}"
+    if isinstance(error, OSError) and error.filename:
+        cause = f"{error.filename}: {error.strerror or error}"
+    else:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        first = lines[0] if lines else ""
+        if len(first) > 300:
+            first = first[:297] + "..."
+        cause = f"{type(error).__name__}: {first}" if first else type(error).__name__
+        if where:
+            cause = f"{where}: {cause}"
+    hint = "" if verbose_requested(args) else " (run with --verbose for the traceback)"
+    return f"unexpected error: {cause}{hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -88,19 +155,36 @@ def main(argv: list[str] | None = None) -> int:
         prog=f"deepfill-tf {command}", description=SUBCOMMANDS[command]
     )
     module.add_arguments(sub_parser)
+    sub_parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="on an unexpected error, print the traceback too (or set DEEPFILL_TF_VERBOSE=1)",
+    )
     args = sub_parser.parse_args(argv[1:])
     from deepfill_tf.errors import DeepfillError
 
     before = getattr(module, "before_tensorflow", None)
+    check = getattr(module, "check_inputs", None)
     try:
+        if check:
+            check(args)
         quiet_tensorflow((lambda: before(args)) if before else None)
         return int(module.run(args) or 0)
     except DeepfillError as e:
-        print(f"deepfill-tf {command}: error: {e}", file=sys.stderr)
+        message = " ".join(str(e).split("\n"))
+        print(f"deepfill-tf {command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"deepfill-tf {command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # the catch-all: one line, never a bare traceback
+        if verbose_requested(args):
+            traceback.print_exc()
+        print(
+            f"deepfill-tf {command}: error: {describe_unexpected(command, args, e)}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
