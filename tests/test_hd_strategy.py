@@ -372,3 +372,111 @@ def test_cli_full_mask_with_crop_says_it_resized(tmp_path, capsys):
     code, result, err = _cli(capsys, tmp_path, image, hole, *flags)
     assert code == 0 and result.shape == image.shape
     assert "note: the crops around the hole regions would cover 100% of the image" in err
+
+
+# --------------------------------------------------------------------- the SavedModel
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The demo model exported with the crop strategy baked in (trigger 64, margin 16)."""
+    import tensorflow as tf
+
+    from deepfill_tf.cli.main import main
+
+    base = tmp_path_factory.mktemp("served")
+    args = ["export", "--checkpoint", str(DEMO), "--output", str(base)]
+    assert main(args + ["--hd-trigger", "64", "--hd-crop-margin", "16"]) == 0
+    return tf.saved_model.load(str(base / "1"))
+
+
+@pytest.mark.slow  # exports the demo model (30-80 s)
+def test_saved_model_crops_in_the_graph_like_the_cli(served):
+    """One hole region: the SavedModel's in-graph crop gives the CLI's crop result (to a level
+    on a few pixels: another graph), both signatures; known pixels exact."""
+    import tensorflow as tf
+
+    from deepfill_tf.inference import load_inpainter
+    from deepfill_tf.inference.io import encode_png
+
+    h, w = 136, 200
+    image, hole = _photo(h, w, seed=12), np.zeros((h, w), np.float32)
+    hole[90:120, 150:185] = 1  # near the bottom-right corner: the crop shifts inward
+    options = HDOptions(strategy="crop", trigger=64, crop_margin=16)
+    want = inpaint_hd(load_inpainter(str(DEMO)), image, hole, options)
+    assert [r.how for r in want.runs] == ["crop"]
+    mask_u8 = (hole[None, :, :, None] * 255).astype(np.uint8)
+    got = served.signatures["inpaint_tensors"](image=image[None], mask=mask_u8)["output"][0]
+    png = served.signatures["serving_default"](
+        image_bytes=tf.constant([encode_png(image)]),
+        mask_bytes=tf.constant([encode_png(mask_u8[0, :, :, 0])]),
+    )["output_bytes"][0]
+    for name, out in (("tensors", got.numpy()), ("bytes", tf.io.decode_png(png).numpy())):
+        np.testing.assert_array_equal(out[hole < 0.5], image[hole < 0.5], name)
+        diff = np.abs(out.astype(int) - want.image.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.01, f"{name}: {diff.max()}"
+    # The whole image would give another fill: the crop really ran.
+    whole = inpaint_hd(load_inpainter(str(DEMO)), image, hole, HDOptions(strategy="original"))
+    assert np.abs(whole.image.astype(int) - want.image.astype(int)).max() > 1
+
+
+@pytest.mark.slow
+def test_saved_model_below_the_trigger_runs_whole(served):
+    from deepfill_tf.inference import load_inpainter
+
+    image, hole = _photo(48, 64, seed=13), np.zeros((48, 64), np.float32)
+    hole[10:30, 20:40] = 1
+    mask_u8 = (hole[None, :, :, None] * 255).astype(np.uint8)
+    got = served.signatures["inpaint_tensors"](image=image[None], mask=mask_u8)["output"][0]
+    want = load_inpainter(str(DEMO))(image, hole)
+    diff = np.abs(got.numpy().astype(int) - want.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_export_hd_flags_that_do_not_apply(tmp_path, capsys):
+    from deepfill_tf.cli.main import main
+
+    base = ["export", "--checkpoint", str(DEMO), "--output", str(tmp_path / "m")]
+    cases = [
+        (["--hd-strategy", "original", "--hd-crop-margin", "8"], "--hd-crop-margin does not"),
+        (["--format", "tflite", "--hd-trigger", "512"], "apply to --format saved_model, not"),
+    ]
+    for flags, message in cases:
+        assert main(base + flags) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(30, 60, 20, 60), (0, 12, 180, 200), (120, 136, 0, 30), (60, 61, 100, 101), None],
+)
+def test_crop_in_the_graph_equals_the_numpy_plan(box):
+    """``crop_around_hole_graph`` (what the SavedModel runs) crops the box ``plan_crops``
+    gives for one region (borders, a single pixel), pastes hole pixels only, and runs the
+    whole image when there is no hole."""
+    import tensorflow as tf
+
+    from deepfill_tf.inference.hd_strategy import crop_around_hole_graph
+
+    h, w = 136, 200
+    image, hole = _photo(h, w, seed=14), np.zeros((h, w), np.float32)
+    if box:
+        hole[box[0] : box[1], box[2] : box[3]] = 1
+
+    def fn(crop, crop_hole):
+        return tf.reverse(crop, [0]) // 2 + 7  # paints every pixel
+
+    run = tf.function(
+        lambda i, m: crop_around_hole_graph(fn, i, m, trigger=64, margin=16, limit=1000),
+        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None, 1])],
+    )
+    got = run(image, hole[..., None]).numpy()
+
+    def numpy_fn(crop, crop_hole):
+        return np.flip(crop, 0) // 2 + 7
+
+    want = inpaint_hd(numpy_fn, image, hole, HDOptions(trigger=64, crop_margin=16))
+    if box is None:
+        np.testing.assert_array_equal(got, np.flip(image, 0) // 2 + 7)  # whole, unpasted
+        return
+    assert want.strategy == "crop" and len(want.runs) == 1
+    np.testing.assert_array_equal(got, want.image)

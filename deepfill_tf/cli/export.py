@@ -14,6 +14,7 @@ import argparse
 import re
 
 from deepfill_tf.cli.families import add_family_arguments
+from deepfill_tf.cli.hd_options import add_export_hd_arguments, export_hd_crop
 
 
 def _positive_int(text: str) -> int:
@@ -67,11 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="bake in the original test.py post-processing (truncate the whole composite)",
     )
+    add_export_hd_arguments(parser)
 
 
 def run(args) -> int:
     from deepfill_tf.export.saved_model import export_saved_model, load_exportable_generator
 
+    hd_crop = export_hd_crop(args)
     generator, _ = load_exportable_generator(args.checkpoint, args.model)
     common = {"overwrite": args.overwrite, "original_postprocess": args.original_postprocess}
     height, width = args.size or (None, None)
@@ -84,6 +87,8 @@ def run(args) -> int:
 
         path = export_onnx(generator, args.output, height=height, width=width, **common)
     else:
-        path = export_saved_model(generator, args.output, version=args.version, **common)
+        path = export_saved_model(
+            generator, args.output, version=args.version, hd_crop=hd_crop, **common
+        )
     print(path)
     return 0

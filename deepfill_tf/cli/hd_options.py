@@ -109,3 +109,53 @@ def apply_attention_budget(args: argparse.Namespace, inpainter) -> None:
 def print_notes(notes) -> None:
     for note in notes:
         print(f"deepfill-tf inpaint: note: {note}", file=sys.stderr)
+
+
+def add_export_hd_arguments(parser: argparse.ArgumentParser) -> None:
+    """``deepfill-tf export``'s large-photo flags: the strategy baked into the SavedModel."""
+    from deepfill_tf.inference.hd_strategy import HDOptions
+
+    d = HDOptions()
+    group = parser.add_argument_group("large photos, saved_model (docs/high_resolution.md)")
+    group.add_argument(
+        "--hd-strategy",
+        choices=("original", "crop"),
+        default=None,
+        help=f"crop: images whose long side exceeds --hd-trigger are inpainted in one crop "
+        f"around their holes, in the graph; original: always the whole image (default "
+        f"{d.strategy})",
+    )
+    group.add_argument(
+        "--hd-trigger", type=int, metavar="PX", help=f"crop above this long side ({d.trigger})"
+    )
+    group.add_argument(
+        "--hd-crop-margin",
+        type=int,
+        metavar="PX",
+        help=f"context around the holes ({d.crop_margin})",
+    )
+
+
+def export_hd_crop(args: argparse.Namespace):
+    """The SavedModel's ``hd_crop`` from the export flags (None: the whole image)."""
+    from deepfill_tf.inference.hd_strategy import HDOptions, check_applicable
+
+    given = {
+        field: getattr(args, flag, None)
+        for flag, field in (("hd_trigger", "trigger"), ("hd_crop_margin", "crop_margin"))
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    strategy = args.hd_strategy or HDOptions().strategy
+    if args.format != "saved_model":
+        if args.hd_strategy or given:
+            raise InputError(f"the --hd-* flags apply to --format saved_model, not {args.format}")
+        return None
+    check_applicable(strategy, set(given))
+    if strategy == "original":
+        return None
+    options = HDOptions(strategy=strategy, **given)
+    return {
+        "trigger": options.trigger,
+        "margin": options.crop_margin,
+        "limit": options.crop_limit,
+    }

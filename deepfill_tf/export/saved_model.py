@@ -36,6 +36,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from deepfill_tf.errors import CheckpointError, DeepfillError
+from deepfill_tf.inference.hd_strategy import crop_around_hole_graph
 from deepfill_tf.inference.pipeline import MIN_SIDE, inpaint_uint8
 from deepfill_tf.registry import families, get_family
 
@@ -200,6 +201,9 @@ class InpaintServingModule(tf.Module):
         the guided v2 signatures (an extra ``guide_bytes`` / ``guide`` input).
       original_postprocess: reproduce the original test.py post-processing (``--original-
         postprocess`` of the CLI) instead of the CLI default.
+      hd_crop: None (the whole image, the ``original`` strategy) or ``{"trigger": px,
+        "margin": px, "limit": px}``: images whose long side exceeds ``trigger`` are inpainted
+        in one crop around their holes (``hd_strategy.crop_around_hole_graph``).
 
     Attributes:
       serve_bytes: ``(image_bytes, mask_bytes[, guide_bytes]) -> {"output_bytes": (B,) string}``.
@@ -208,14 +212,14 @@ class InpaintServingModule(tf.Module):
         saver restores; see ``plain_variables``).
     """
 
-    def __init__(self, generator, *, original_postprocess: bool = False):
+    def __init__(self, generator, *, original_postprocess: bool = False, hd_crop=None):
         super().__init__(name="deepfill_serving")
         self.guided = bool(getattr(generator, "guided", False))
         # Track the variables, not the Keras model: the SavedModel then holds plain variables
         # and the two functions, nothing that needs Keras or this package to load.
         self.weights = plain_variables(generator)
 
-        def inpaint_one(image, hole_mask, guide):
+        def inpaint_whole(image, hole_mask, guide=None):
             """(H, W, 3) uint8, (H, W, 1) float32, (H, W, 3) uint8 or None -> (H, W, 3) uint8."""
             out = inpaint_uint8(
                 generator,
@@ -225,6 +229,13 @@ class InpaintServingModule(tf.Module):
                 original_postprocess=original_postprocess,
             )
             return out[0]
+
+        def inpaint_one(image, hole_mask, guide):
+            if hd_crop is None:
+                return inpaint_whole(image, hole_mask, guide)
+            # The crop strategy in the graph (one crop around the holes, see hd_strategy).
+            extras = [] if guide is None else [guide]
+            return crop_around_hole_graph(inpaint_whole, image, hole_mask, extras, **hd_crop)
 
         names = ["image_bytes", "mask_bytes"] + (["guide_bytes"] if self.guided else [])
 
@@ -332,6 +343,7 @@ def export_saved_model(
     version: int = 1,
     overwrite: bool = False,
     original_postprocess: bool = False,
+    hd_crop=None,
 ) -> str:
     """Write ``generator`` as a TF Serving model version ``export_dir/<version>``.
 
@@ -343,7 +355,7 @@ def export_saved_model(
       export_dir: the model's base folder (TF Serving's ``--model_base_path``); created if needed.
       version: the version folder name, a positive integer.
       overwrite: replace an existing version folder (otherwise it is an error).
-      original_postprocess: see ``InpaintServingModule``.
+      original_postprocess, hd_crop: see ``InpaintServingModule``.
 
     Returns:
       the version folder's path.
@@ -363,7 +375,9 @@ def export_saved_model(
     os.makedirs(export_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
     try:
-        module = InpaintServingModule(generator, original_postprocess=original_postprocess)
+        module = InpaintServingModule(
+            generator, original_postprocess=original_postprocess, hd_crop=hd_crop
+        )
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         bad = python_bound_ops(tmp)
         if bad:

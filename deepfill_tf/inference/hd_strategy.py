@@ -506,3 +506,79 @@ class BatchedInpainter:
         args = [images, np.asarray(hole_masks, np.float32)[..., None]]
         args += [extras[k] for k in names]
         return fn(names)(*args).numpy()
+
+
+# ------------------------------------------------------------------------ in the graph
+def crop_box_graph(hole, *, margin: int, min_side: int = MIN_CROP, grid: int = GRID):
+    """``_crop_box`` of the union of all holes, as TF ops (for the SavedModel).
+
+    Args:
+      hole: (H, W) bool, True = hole (at least one).
+
+    Returns:
+      int32 scalars (y0, y1, x0, x1), ends exclusive: the holes' box plus ``margin`` on every
+      side, each side rounded up to a multiple of ``grid`` and at least ``min_side``, centred
+      and shifted inward at the borders, clipped to the image.
+    """
+    import tensorflow as tf
+
+    def axis(any_along, size):
+        first = tf.argmax(tf.cast(any_along, tf.int32), output_type=tf.int32)
+        last = size - tf.argmax(tf.cast(any_along[::-1], tf.int32), output_type=tf.int32)
+        side = last - first + 2 * margin
+        side = tf.maximum((side + grid - 1) // grid * grid, min_side)
+        start = (first + last) // 2 - side // 2
+        start = tf.clip_by_value(start, 0, tf.maximum(size - side, 0))
+        end = tf.minimum(start + side, size)
+        return tf.where(side >= size, 0, start), tf.where(side >= size, size, end)
+
+    shape = tf.shape(hole)
+    y0, y1 = axis(tf.reduce_any(hole, axis=1), shape[0])
+    x0, x1 = axis(tf.reduce_any(hole, axis=0), shape[1])
+    return y0, y1, x0, x1
+
+
+def crop_around_hole_graph(
+    fn, image, hole_mask, extras=(), *, trigger: int, margin: int, limit: int
+):
+    """The ``crop`` strategy in a TF graph, with ONE crop around the union of the holes.
+
+    Runs ``fn(image, hole_mask, *extras) -> (h, w, 3) uint8`` on the crop when the image's
+    long side exceeds ``trigger``, the crop's long side is at most ``limit`` and it covers
+    less than ``CROP_COVER_LIMIT`` of the image; else on the whole image (the ``original``
+    strategy). Only hole pixels of the crop's result are pasted. Equals ``inpaint_hd`` with
+    ``crop`` whenever its plan has one crop (one hole region, or nearby ones merged). No
+    Python-bound ops: servable.
+
+    Args:
+      image: (H, W, 3) uint8; hole_mask: (H, W, 1) float32, 1 = hole; extras: (H, W, C)
+        tensors cropped with the image (e.g. a guide).
+
+    Returns:
+      (H, W, 3) uint8.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    hole = hole_mask[..., 0] > 0.5
+    has_hole = tf.reduce_any(hole)
+    # A placeholder box when there is no hole (the crop branch is not taken then).
+    y0, y1, x0, x1 = crop_box_graph(tf.logical_or(hole, tf.logical_not(has_hole)), margin=margin)
+    area = tf.cast((y1 - y0) * (x1 - x0), tf.float32)
+    use_crop = (
+        has_hole
+        & (tf.maximum(height, width) > trigger)
+        & (tf.maximum(y1 - y0, x1 - x0) <= limit)
+        & (area < CROP_COVER_LIMIT * tf.cast(height * width, tf.float32))
+    )
+
+    def cropped():
+        def cut(x):
+            return x[y0:y1, x0:x1]
+
+        out = fn(cut(image), cut(hole_mask), *[cut(e) for e in extras])
+        padded = tf.pad(out, [[y0, height - y1], [x0, width - x1], [0, 0]])
+        return tf.where(hole[..., None], padded, image)
+
+    return tf.cond(use_crop, cropped, lambda: fn(image, hole_mask, *extras))
