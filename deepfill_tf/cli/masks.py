@@ -28,6 +28,12 @@ import os
 from deepfill_tf.errors import InputError
 from deepfill_tf.fileio import write_atomic
 
+# Largest mask written (pixels): 8192 x 8192. Larger sizes are typos or would exhaust memory.
+MAX_PIXELS = 8192 * 8192
+# Counts from which progress is printed (every 10%).
+PROGRESS_FROM = 1000
+_KIND_WORDS = {"both": "box + free-form", "free_form": "free-form"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -179,19 +185,21 @@ def run(args) -> int:
         raise InputError(f"--size must be positive, got {height} {width}")
     if args.count < 1:
         raise InputError(f"--count must be at least 1, got {args.count}")
+    if height * width > MAX_PIXELS:
+        raise InputError(
+            f"--size {height} {width}: {height * width} pixels per mask is more than the "
+            f"{MAX_PIXELS} this command writes; masks are drawn at the training size (e.g. 256 256)"
+        )
     out_dir = args.output_dir
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise InputError(f"--output-dir {out_dir} exists and is not a folder")
+    box = source = params = None
     if args.kind != "irregular":
         if args.mask_source:
             raise InputError("--mask-source needs --kind irregular")
         box = _box_params(args, height, width)
 
-    import numpy as np
-    from PIL import Image
-
-    from deepfill_tf.masks import random_mask
-    from deepfill_tf.masks.irregular import IrregularMaskFolder, IrregularParams, irregular_mask
+    from deepfill_tf.masks.irregular import IrregularMaskFolder, IrregularParams
 
     if args.kind == "irregular":
         if args.mask_source:
@@ -206,12 +214,36 @@ def run(args) -> int:
             params = IrregularParams(hole_ratio=tuple(args.hole_ratio), margin=args.border_margin)
             params.check()  # ConfigError before any file is written
 
+    created = not os.path.exists(out_dir)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise InputError(f"--output-dir {out_dir}: cannot create ({e.strerror})") from None
+    try:
+        _write_masks(args, out_dir, (height, width), box, source, params)
+    except BaseException:
+        if created and not os.listdir(out_dir):  # leave no empty folder behind
+            os.rmdir(out_dir)
+        raise
+    kind = _KIND_WORDS.get(args.kind, args.kind)
+    what = f"{kind} mask{'s' if args.count != 1 else ''}"
+    what += f" from {args.mask_source}" if args.mask_source else ""
+    print(f"wrote {args.count} {what} of {height}x{width} (H x W) to {out_dir}")
+    return 0
+
+
+def _write_masks(args, out_dir: str, size: tuple[int, int], box, source, params) -> None:
+    """Draw and write ``args.count`` masks; progress on stdout every 10% of large counts."""
+    import numpy as np
+    from PIL import Image
+
+    from deepfill_tf.masks import random_mask
+    from deepfill_tf.masks.irregular import irregular_mask
+
+    height, width = size
     rng = np.random.RandomState(args.seed % 2**32)
     digits = max(5, len(str(args.count - 1)))
+    step = max(1, args.count // 10) if args.count >= PROGRESS_FROM else 0
     for i in range(args.count):
         if args.kind != "irregular":
             # ConfigError if the box does not fit.
@@ -225,6 +257,5 @@ def run(args) -> int:
         Image.fromarray(pixels).save(buffer, format="PNG")
         # InputError naming the file and the cause if it cannot be written.
         write_atomic(os.path.join(out_dir, f"mask_{i:0{digits}d}.png"), buffer.getvalue())
-    what = f"{args.kind} masks" + (f" from {args.mask_source}" if args.mask_source else "")
-    print(f"wrote {args.count} {what} of {height}x{width} to {out_dir}")
-    return 0
+        if step and (i + 1) % step == 0 and i + 1 < args.count:
+            print(f"  {i + 1}/{args.count} masks written", flush=True)
