@@ -224,7 +224,7 @@ def fake_server():
     received = Received()
 
     def record(image, hole_mask, **extras):
-        received.append({"mask": hole_mask, **extras})
+        received.append({"image": image, "mask": hole_mask, **extras})
         out = image.copy()
         out[hole_mask > 0.5] = 255 - out[hole_mask > 0.5]
         return out
@@ -284,7 +284,7 @@ def test_sketch_colour_and_edge_layers_zoom_pan_compare(browser, fake_server):
         "the run",
     )
     sent = received[0]
-    assert set(sent) == {"mask", "sketch", "color"}
+    assert set(sent) == {"image", "mask", "sketch", "color"}
     assert sent["mask"][60, 64] == 1 and sent["mask"][10, 64] == 0
     assert (sent["sketch"][70, 64] == 255).all() and (sent["sketch"][70, 20] == 0).all()
     assert tuple(sent["color"][60, 40]) == (0, 255, 0) and tuple(sent["color"][60, 90]) == (0, 0, 0)
@@ -322,7 +322,7 @@ def test_sketch_colour_and_edge_layers_zoom_pan_compare(browser, fake_server):
     _paint(driver, 20, 30, 60, 30)
     driver.find_element("id", "run").click()
     _wait(driver, lambda: len(received) == 2, "the second run")
-    assert set(received[1]) == {"mask", "guide"} and not received[1]["guide"].any()
+    assert set(received[1]) == {"image", "mask", "guide"} and not received[1]["guide"].any()
 
 
 def test_brush_keys_eraser_clear_and_busy_indicator(browser, fake_server):
@@ -361,3 +361,31 @@ def test_brush_keys_eraser_clear_and_busy_indicator(browser, fake_server):
     _wait(driver, lambda: not busy.is_displayed(), "the end of the run", 30)
     assert "done in" in driver.find_element("id", "status").text
     assert not driver.find_element("id", "run").get_attribute("disabled")
+
+
+def test_an_exif_rotated_photo_is_sent_as_shown(browser, fake_server, tmp_path):
+    """The browser shows a JPEG turned by its EXIF tag; the page sends what it shows, so the
+    mask painted on it fits."""
+    url, received = fake_server
+    stored = np.zeros((64, 96, 3), np.uint8)  # wide as stored, tall once turned (tag 6)
+    stored[:, :48] = (200, 40, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    driver = browser
+    driver.get(url)
+    _wait(driver, lambda: "model(s) loaded" in driver.find_element("id", "status").text, "models")
+    _select_model(driver, "faces")
+    driver.find_element("id", "open-file").send_keys(str(path))
+    _wait(driver, lambda: "64\u00d796" in driver.find_element("id", "status").text, "the photo")
+    driver.execute_script(
+        "const c = state.layers.hole.getContext('2d'); c.fillStyle = '#fff';"
+        " c.fillRect(10, 10, 20, 20);"
+    )
+    count = len(received)
+    driver.find_element("id", "run").click()
+    _wait(driver, lambda: len(received) > count, "the run", 30)
+    sent = received[-1]
+    assert sent["image"].shape == (96, 64, 3) and sent["mask"].shape == (96, 64)
+    assert sent["image"][0, 32, 0] > 100 > sent["image"][95, 32, 0]  # turned: left -> top

@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 const LAYERS = ["hole", "sketch", "color", "edge"];
 const EXTRA_OF_LAYER = { sketch: "sketch", color: "color", edge: "guide" };
 const TINT = { hole: "rgba(255, 40, 60, 0.55)", edge: "rgba(0, 230, 255, 0.9)" };
-const HISTORY_LIMIT = 40;
+const HISTORY_LIMIT = 30;
 
 const state = {
   models: [],
@@ -84,7 +84,7 @@ function layerPng(name) {
   }
   const c = newCanvas(src.width, src.height);
   c.getContext("2d").putImageData(out, 0, 0);
-  return new Promise((resolve) => c.toBlob(resolve, "image/png"));
+  return canvasPng(c);
 }
 
 // ---------------------------------------------------------------------------------- drawing
@@ -256,6 +256,39 @@ async function decodeBlob(blob) {
   return c;
 }
 
+// The EXIF orientation of a JPEG (1 = as stored), or 1 when there is none. The browser shows
+// a photo rotated by its EXIF tag, while the server (like `deepfill-tf inpaint`) reads the
+// pixels as stored; such photos are therefore sent as the PNG of what the page shows.
+async function exifOrientation(file) {
+  const view = new DataView(await file.slice(0, 128 * 1024).arrayBuffer());
+  if (view.byteLength < 4 || view.getUint16(0) !== 0xffd8) return 1;
+  let offset = 2;
+  while (offset + 4 <= view.byteLength) {
+    const marker = view.getUint16(offset);
+    const length = view.getUint16(offset + 2);
+    if (marker === 0xffe1 && offset + 10 <= view.byteLength &&
+        view.getUint32(offset + 4) === 0x45786966) { // "Exif"
+      const tiff = offset + 10;
+      const little = view.getUint16(tiff) === 0x4949;
+      const ifd = tiff + view.getUint32(tiff + 4, little);
+      const entries = view.getUint16(ifd, little);
+      for (let i = 0; i < entries; i++) {
+        const entry = ifd + 2 + 12 * i;
+        if (entry + 12 > view.byteLength) return 1;
+        if (view.getUint16(entry, little) === 0x0112) return view.getUint16(entry + 8, little);
+      }
+      return 1;
+    }
+    if ((marker & 0xff00) !== 0xff00 || marker === 0xffda) return 1;
+    offset += 2 + length;
+  }
+  return 1;
+}
+
+function canvasPng(canvas) {
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
 async function openImage(file) {
   if (!file) return;
   clearError();
@@ -266,8 +299,14 @@ async function openImage(file) {
     showError(`${file.name}: the browser cannot read this file as an image`);
     return;
   }
+  let blob = file;
+  try {
+    if ((await exifOrientation(file)) > 1) {
+      blob = new File([await canvasPng(canvas)], `${file.name}.png`, { type: "image/png" });
+    }
+  } catch (e) { /* unreadable EXIF: send the file as it is */ }
   state.image = canvas;
-  state.imageBlob = file;
+  state.imageBlob = blob;
   state.imageName = (file.name || "image").replace(/\.[^.]*$/, "");
   state.before = null;
   state.layers = {};
@@ -407,8 +446,9 @@ async function run() {
     const blob = await response.blob();
     const result = await decodeBlob(blob);
     // One undo step brings back the image and the layers as they were before the run.
+    // (Only the painted layers are kept: the others are empty before and after the run.)
     const layers = {};
-    for (const name of LAYERS) layers[name] = layerData(name);
+    for (const name of LAYERS) if (!layerIsEmpty(name)) layers[name] = layerData(name);
     pushHistory({ image: state.image, before: state.before, blob: state.imageBlob, layers });
     state.before = state.image;
     state.image = result;
