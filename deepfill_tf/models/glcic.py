@@ -202,7 +202,7 @@ class GLCICCompletionNet(keras.Model):
     full convolutions (13, 15).
 
     Args:
-      cnum: base width (64 as published, 5.8M parameters; ``tiny()`` gives 8).
+      cnum: base width (64 as published, 6.1M parameters; ``tiny()`` gives 8).
       mean: the dataset mean (R, G, B in [0, 1]) kept in the non-trainable weight
         ``dataset_mean``; a released ``.t7`` or a trained run overwrites it.
 
