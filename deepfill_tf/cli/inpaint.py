@@ -166,12 +166,12 @@ def _check_output(path: str, what: str) -> None:
     """Extension, folder and writability of one output, without writing anything."""
     from deepfill_tf.inference.io import output_format
 
+    if os.path.isdir(path):
+        raise InputError(f"{what} {path}: is a folder; give a file name")
     try:
         output_format(path)
     except InputError as e:
         raise InputError(f"{what} {e}") from None
-    if os.path.isdir(path):
-        raise InputError(f"{what} {path}: is a folder; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
     if what == "--output" or os.path.exists(folder):
         if not os.path.isdir(folder):
