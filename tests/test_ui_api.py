@@ -79,6 +79,11 @@ def test_models_lists_every_loaded_model_with_its_inputs_and_limits(client):
     assert body["models"][1]["extras"] == ["guide"]
     assert body["models"][1]["required_extras"] == ["guide"]
     assert body["limits"] == {"max_upload_bytes": 200_000, "max_pixels": 10_000}
+    assert body["hd_strategy"] == {
+        "strategies": ["original", "resize", "crop"],
+        "default": "crop",
+        "trigger": 1024,
+    }
 
 
 def test_openapi_document_describes_both_endpoints(client):
@@ -154,6 +159,7 @@ def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(client):
         (dict(image=image, mask=hole, model="guided"), 400, "missing file field 'guide'"),
         (dict(image=image, mask=hole, other=image), 400, "other: model 'fake' (Fake fake) takes"),
         (dict(image=image, mask=hole, seed="3"), 400, "unknown form field 'seed'"),
+        (dict(image=image, mask=hole, hd_strategy="tiles"), 400, "hd_strategy 'tiles': expected"),
         (dict(image=png(photo(4, 4)), mask=png(mask_array(4, 4, None))), 200, None),
     ]
     for fields, status, message in cases:
@@ -357,6 +363,44 @@ def test_same_pixels_as_deepfill_tf_inpaint(tmp_path, tiny_checkpoint):
         ).status_code
         == 200
     )
+
+
+def test_large_photos_and_exif_give_the_cli_pixels(tmp_path, tiny_checkpoint):
+    """A photo longer than 1024 px runs with the CLI's large-photo strategy (crop by default,
+    resize on request); an EXIF-rotated JPEG is turned as the CLI turns it."""
+    from deepfill_tf.cli.main import main
+    from deepfill_tf.ui.models import load_models
+
+    client = create_app(load_models([tiny_checkpoint], log=lambda _: None)).test_client()
+    wide = photo(64, 1100, seed=8)
+    hole = mask_array(64, 1100, (10, 40, 40, 90))
+    hole[20:50, 900:1000] = 255
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    Image.fromarray(hole).save(tmp_path / "wide_mask.png")
+    stored = photo(48, 64, seed=9)  # shown turned (EXIF 6): 48 wide, 64 tall
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    Image.fromarray(mask_array(64, 48, (10, 10, 40, 30))).save(tmp_path / "turned_mask.png")
+    # The CLI in batch mode: one model load per strategy.
+    (tmp_path / "jobs.txt").write_text(
+        "wide.png wide_mask.png wide_crop.png\nturned.jpg turned_mask.png turned_cli.png\n"
+    )
+    (tmp_path / "resize.txt").write_text("wide.png wide_mask.png wide_resize.png\n")
+    base = ["inpaint", "--checkpoint", tiny_checkpoint, "--flist"]
+    assert main([*base, str(tmp_path / "jobs.txt")]) == 0
+    assert main([*base, str(tmp_path / "resize.txt"), "--hd-strategy", "resize"]) == 0
+    cases = [("wide.png", "crop", "wide_crop"), ("wide.png", "resize", "wide_resize")]
+    cases += [("turned.jpg", None, "turned_cli")]
+    for image, strategy, output in cases:
+        mask = tmp_path / (image.split(".")[0] + "_mask.png")
+        fields = {"hd_strategy": strategy} if strategy else {}
+        response = post(client, (tmp_path / image).read_bytes(), mask.read_bytes(), **fields)
+        assert response.status_code == 200, response.get_json()
+        api = np.asarray(Image.open(io.BytesIO(response.data)))
+        cli = np.asarray(Image.open(tmp_path / f"{output}.png"))
+        np.testing.assert_array_equal(api, cli, err_msg=f"{image} {strategy}")
+    assert api.shape == (64, 48, 3)
 
 
 def test_cli_serves_the_page_and_prints_the_url(tiny_checkpoint):

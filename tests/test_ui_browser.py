@@ -352,6 +352,11 @@ def test_brush_keys_eraser_clear_and_busy_indicator(browser, fake_server):
     driver.find_element("id", "undo").click()
     assert _hole_pixels(driver) == erased
 
+    from selenium.webdriver.support.ui import Select
+
+    hd = Select(driver.find_element("id", "hd"))
+    assert [o.get_attribute("value") for o in hd.options] == ["original", "resize", "crop"]
+    assert hd.first_selected_option.get_attribute("value") == "crop"  # the CLI's default
     _select_model(driver, "slow")
     driver.find_element("id", "run").click()
     busy = driver.find_element("id", "busy")
@@ -364,8 +369,8 @@ def test_brush_keys_eraser_clear_and_busy_indicator(browser, fake_server):
 
 
 def test_an_exif_rotated_photo_is_sent_as_shown(browser, fake_server, tmp_path):
-    """The browser shows a JPEG turned by its EXIF tag; the page sends what it shows, so the
-    mask painted on it fits."""
+    """The browser shows a JPEG turned by its EXIF tag, the server turns it the same way (as
+    deepfill-tf inpaint), so the mask painted on it fits."""
     url, received = fake_server
     stored = np.zeros((64, 96, 3), np.uint8)  # wide as stored, tall once turned (tag 6)
     stored[:, :48] = (200, 40, 40)

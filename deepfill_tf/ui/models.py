@@ -9,6 +9,7 @@ most ``queue_size`` more may wait, and a request beyond that is refused at once 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class Model:
         (H, W) float32 1 = hole, extras (H, W, 3) uint8 RGB; returns (H, W, 3) uint8 RGB.
       queue_size: how many requests may wait while one runs.
       extras_help: one line per extra input, for the API description.
+      trained_hole: width (px) of the largest training hole, for the large-photo notes.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Model:
     run: Callable[..., np.ndarray]
     queue_size: int = 2
     extras_help: dict[str, str] = field(default_factory=dict)
+    trained_hole: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pending: int = 0  # running + waiting
@@ -73,8 +76,23 @@ class Model:
             "busy": self._pending > 0,
         }
 
-    def inpaint(self, image: np.ndarray, hole_mask: np.ndarray, **extras) -> np.ndarray:
-        """Run the model when it is free; raise ``BusyError`` at once if the queue is full."""
+    def inpaint(
+        self, image: np.ndarray, hole_mask: np.ndarray, hd=None, **extras
+    ) -> tuple[np.ndarray, list[str]]:
+        """Run the model when it is free; raise ``BusyError`` at once if the queue is full.
+
+        As ``deepfill-tf inpaint``: the inputs are checked, then the image runs through the
+        large-photo strategy ``hd`` (``HDOptions``; default: the CLI's, i.e. ``crop`` above
+        1024 px), which calls the model once or per crop.
+
+        Returns:
+          (result (H, W, 3) uint8 RGB, notes: one-line messages for the user).
+        """
+        from deepfill_tf.inference.hd_strategy import BatchedInpainter, HDOptions, inpaint_hd
+
+        hd = hd or HDOptions()
+        if self.trained_hole:
+            hd = dataclasses.replace(hd, trained_hole=self.trained_hole)
         with self._count_lock:
             if self._pending > self.queue_size:
                 raise BusyError(
@@ -84,7 +102,11 @@ class Model:
             self._pending += 1
         try:
             with self._lock:
-                return self.run(image, hole_mask, **extras)
+                check = getattr(self.run, "check", None)
+                if check is not None:  # sizes and inputs, before any crop
+                    check(image, hole_mask, extras)
+                done = inpaint_hd(BatchedInpainter(self.run), image, hole_mask, hd, **extras)
+                return done.image, done.notes
         finally:
             with self._count_lock:
                 self._pending -= 1
@@ -128,6 +150,7 @@ def load_model(checkpoint: str, name: str, *, queue_size: int = 2) -> Model:
         inpainter,
         queue_size,
         extras_help={o.name: o.help for o in inputs},
+        trained_hole=getattr(inpainter.family, "trained_hole_px", None),
     )
 
 

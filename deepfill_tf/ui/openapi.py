@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deepfill_tf.inference.hd_strategy import STRATEGIES, HDOptions
 from deepfill_tf.ui.models import Model
 
 _ERROR = {
@@ -46,6 +47,17 @@ def openapi_document(models: list[Model], limits: dict) -> dict:
                 "enum": names,
                 "default": names[0],
                 "description": "A loaded model (GET /api/v1/models).",
+            },
+            "hd_strategy": {
+                "type": "string",
+                "enum": list(STRATEGIES),
+                "default": HDOptions().strategy,
+                "description": (
+                    "How a photo whose long side exceeds"
+                    f" {HDOptions().trigger} px runs, as `deepfill-tf inpaint --hd-strategy`:"
+                    " crop (a crop around each hole at full size), resize (scaled down, hole"
+                    " pasted back) or original (the whole image at full size)."
+                ),
             },
         },
     }
@@ -101,7 +113,7 @@ def openapi_document(models: list[Model], limits: dict) -> dict:
                     "responses": {
                         "200": {
                             "description": "The inpainted image (RGB PNG). Headers: X-Model,"
-                            " X-Seconds (server time).",
+                            " X-Seconds (server time), X-Notes (one-line notes, when any).",
                             "content": {
                                 "image/png": {"schema": {"type": "string", "format": "binary"}}
                             },

@@ -30,6 +30,7 @@ from flask import Flask, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from deepfill_tf.errors import InputError
+from deepfill_tf.inference.hd_strategy import STRATEGIES, HDOptions
 from deepfill_tf.inference.io import encode_png
 from deepfill_tf.ui.models import BusyError, Model
 from deepfill_tf.ui.uploads import NotAnImageError, PixelLimitError, decode_image, decode_mask
@@ -38,6 +39,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 1024 * 1024
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+TEXT_FIELDS = ("model", "hd_strategy")
 
 log = logging.getLogger("deepfill_tf.ui")
 
@@ -87,6 +89,12 @@ def create_app(
     app = Flask(__name__, static_folder=STATIC_DIR, static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
+    defaults = HDOptions()
+    large_photos = {
+        "strategies": list(STRATEGIES),
+        "default": defaults.strategy,
+        "trigger": defaults.trigger,
+    }
 
     @app.before_request
     def _guard():
@@ -143,7 +151,9 @@ def create_app(
 
     @app.get("/api/v1/models")
     def list_models():
-        return jsonify(models=[m.describe() for m in models], limits=limits)
+        return jsonify(
+            models=[m.describe() for m in models], limits=limits, hd_strategy=large_photos
+        )
 
     @app.get("/api/v1/openapi.json")
     def openapi():
@@ -160,8 +170,16 @@ def create_app(
         if model is None:
             raise ApiError(404, f"model {name!r} is not loaded; loaded: {', '.join(by_name)}")
         for field in form:
-            if field != "model":
-                raise ApiError(400, f"unknown form field {field!r}; the text field is 'model'")
+            if field not in TEXT_FIELDS:
+                raise ApiError(
+                    400, f"unknown form field {field!r}; text fields: {', '.join(TEXT_FIELDS)}"
+                )
+        strategy = form.get("hd_strategy") or HDOptions().strategy
+        if strategy not in STRATEGIES:
+            raise ApiError(
+                400, f"hd_strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
+            )
+        hd = HDOptions(strategy=strategy, max_pixels=max_pixels)
         accepted = ("image", "mask", *model.extras)
         for field in files:
             if field not in accepted:
@@ -180,7 +198,7 @@ def create_app(
                 f: decode_image(files[f].read(), f, max_pixels) for f in model.extras if f in files
             }
             _check_sizes(image, mask, extras)
-            result = model.inpaint(image, mask, **extras)
+            result, notes = model.inpaint(image, mask, hd, **extras)
         except BusyError as e:
             raise ApiError(503, str(e)) from None
         except PixelLimitError as e:
@@ -194,6 +212,9 @@ def create_app(
         response = app.response_class(encode_png(result), mimetype="image/png")
         response.headers["X-Model"] = name
         response.headers["X-Seconds"] = f"{seconds:.3f}"
+        if notes:  # e.g. a hole much wider than the model was trained on
+            text = " | ".join(notes)
+            response.headers["X-Notes"] = text.encode("ascii", "replace").decode()
         response.headers["Cache-Control"] = "no-store"
         return response
 

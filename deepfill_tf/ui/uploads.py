@@ -1,8 +1,9 @@
 """Decode uploaded image bytes with a pixel limit; the server never opens a client's path.
 
-The conversions are ``deepfill-tf inpaint``'s (``deepfill_tf.inference.io``), so an uploaded
-file gives the arrays the CLI would read from the same file: images (H, W, 3) uint8 RGB, masks
-(H, W) float32 with 1 = hole where the first channel as OpenCV reads it (blue) is > 127.5.
+The conversions are ``deepfill-tf inpaint``'s defaults (``deepfill_tf.inference.io``), so an
+uploaded file gives the arrays the CLI would read from the same file: the EXIF orientation
+applied, images (H, W, 3) uint8 RGB, masks (H, W) float32 with 1 = hole where the first channel
+as OpenCV reads it (blue) is > 127.5.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepfill_tf.errors import InputError
 from deepfill_tf.inference.io import to_rgb_uint8
@@ -49,6 +50,7 @@ def decode_image(data: bytes, field: str, max_pixels: int) -> np.ndarray:
                     " image down)"
                 )
             image.load()
+            image = ImageOps.exif_transpose(image)  # as read_image: what a viewer shows
     except PixelLimitError:
         raise
     except Image.DecompressionBombError:
@@ -57,7 +59,7 @@ def decode_image(data: bytes, field: str, max_pixels: int) -> np.ndarray:
         ) from None
     except UnidentifiedImageError:
         raise NotAnImageError(f"{field}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError) as e:  # KeyError: bad EXIF
         raise NotAnImageError(f"{field}: cannot decode image ({e})") from None
     return to_rgb_uint8(image)
 

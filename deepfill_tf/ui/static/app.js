@@ -5,7 +5,8 @@
 // as binary PNGs (a pixel counts when its painted alpha is > 127): the hole as white on black
 // (the server's mask convention: white = hole), sketch and edge as white on black, colour
 // strokes in their colour on black. The image itself is sent as the bytes of the opened file
-// (or of the last result), so the server decodes exactly what `deepfill-tf inpaint` would.
+// (or of the last result), so the server decodes exactly what `deepfill-tf inpaint` would
+// (EXIF orientation applied by both, as the browser shows the photo).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -256,35 +257,6 @@ async function decodeBlob(blob) {
   return c;
 }
 
-// The EXIF orientation of a JPEG (1 = as stored), or 1 when there is none. The browser shows
-// a photo rotated by its EXIF tag, while the server (like `deepfill-tf inpaint`) reads the
-// pixels as stored; such photos are therefore sent as the PNG of what the page shows.
-async function exifOrientation(file) {
-  const view = new DataView(await file.slice(0, 128 * 1024).arrayBuffer());
-  if (view.byteLength < 4 || view.getUint16(0) !== 0xffd8) return 1;
-  let offset = 2;
-  while (offset + 4 <= view.byteLength) {
-    const marker = view.getUint16(offset);
-    const length = view.getUint16(offset + 2);
-    if (marker === 0xffe1 && offset + 10 <= view.byteLength &&
-        view.getUint32(offset + 4) === 0x45786966) { // "Exif"
-      const tiff = offset + 10;
-      const little = view.getUint16(tiff) === 0x4949;
-      const ifd = tiff + view.getUint32(tiff + 4, little);
-      const entries = view.getUint16(ifd, little);
-      for (let i = 0; i < entries; i++) {
-        const entry = ifd + 2 + 12 * i;
-        if (entry + 12 > view.byteLength) return 1;
-        if (view.getUint16(entry, little) === 0x0112) return view.getUint16(entry + 8, little);
-      }
-      return 1;
-    }
-    if ((marker & 0xff00) !== 0xff00 || marker === 0xffda) return 1;
-    offset += 2 + length;
-  }
-  return 1;
-}
-
 function canvasPng(canvas) {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
 }
@@ -299,14 +271,10 @@ async function openImage(file) {
     showError(`${file.name}: the browser cannot read this file as an image`);
     return;
   }
-  let blob = file;
-  try {
-    if ((await exifOrientation(file)) > 1) {
-      blob = new File([await canvasPng(canvas)], `${file.name}.png`, { type: "image/png" });
-    }
-  } catch (e) { /* unreadable EXIF: send the file as it is */ }
+  // The file's own bytes are sent: the server decodes them as `deepfill-tf inpaint` does,
+  // turned by their EXIF orientation as the browser shows them.
   state.image = canvas;
-  state.imageBlob = blob;
+  state.imageBlob = file;
   state.imageName = (file.name || "image").replace(/\.[^.]*$/, "");
   state.before = null;
   state.layers = {};
@@ -393,6 +361,18 @@ async function loadModels() {
       option.textContent = `${m.name} \u2014 ${m.label}`;
       select.append(option);
     }
+    const hd = $("hd");
+    hd.textContent = "";
+    const labels = { crop: "crop around holes", resize: "resize", original: "full size" };
+    for (const name of body.hd_strategy.strategies) {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = labels[name] || name;
+      option.selected = name === body.hd_strategy.default;
+      hd.append(option);
+    }
+    $("hd-label").title = `How photos longer than ${body.hd_strategy.trigger} px run` +
+      " (as deepfill-tf inpaint --hd-strategy); smaller ones always run whole";
     updateLayerButtons();
     setStatus(`${body.models.length} model(s) loaded. Open an image to start.`);
   } catch (e) {
@@ -430,6 +410,7 @@ async function run() {
   try {
     const form = new FormData();
     form.append("model", model.name);
+    if ($("hd").value) form.append("hd_strategy", $("hd").value);
     form.append("image", state.imageBlob, state.imageBlob.name || `${state.imageName}.png`);
     form.append("mask", await layerPng("hole"), "mask.png");
     for (const name of ["sketch", "color", "edge"]) {
@@ -460,7 +441,9 @@ async function run() {
     updateResultControls();
     render();
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
-    setStatus(`done in ${seconds} s (server ${response.headers.get("X-Seconds")} s) with ${model.name}; paint again to keep editing`);
+    const notes = response.headers.get("X-Notes");
+    setStatus(`done in ${seconds} s (server ${response.headers.get("X-Seconds")} s) with ${model.name}; ` +
+      (notes ? `note: ${notes}` : "paint again to keep editing"));
   } catch (e) {
     showError(e.message);
     setStatus("failed");
