@@ -20,6 +20,8 @@ from deepfill_tf.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from deepfill_tf.ui.server import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES  # no TF
+
     parser.add_argument(
         "--checkpoint",
         action="append",
@@ -31,13 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free)")
     parser.add_argument(
-        "--max-upload-mb", type=float, default=20, help="largest request in MB (default 20)"
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
+        help=f"largest request in MB (default {DEFAULT_MAX_UPLOAD_BYTES / 2**20:g})",
     )
     parser.add_argument(
         "--max-pixels",
         type=int,
-        default=1024 * 1024,
-        help="largest image in pixels, width x height (default 1048576 = 1024x1024)",
+        default=DEFAULT_MAX_PIXELS,
+        help=f"largest image in pixels, width x height (default {DEFAULT_MAX_PIXELS} = 4096x4096)",
     )
     parser.add_argument(
         "--queue-size",

@@ -36,8 +36,8 @@ from deepfill_tf.ui.models import BusyError, Model
 from deepfill_tf.ui.uploads import NotAnImageError, PixelLimitError, decode_image, decode_mask
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 4096 * 4096  # a 12 MP phone photo fits; large ones run by --hd-strategy
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 TEXT_FIELDS = ("model", "hd_strategy")
 

@@ -66,6 +66,34 @@ function layerData(name) {
   const c = state.layers[name];
   return c.getContext("2d").getImageData(0, 0, c.width, c.height);
 }
+// Undo snapshots keep only the bounding box of a layer's painted pixels (null: nothing
+// painted), so a long history of strokes on a large photo stays small.
+function snapshot(name) {
+  const c = state.layers[name];
+  const ctx = c.getContext("2d");
+  const { width: w, height: h } = c;
+  const d = ctx.getImageData(0, 0, w, h).data;
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0; y < h; y++) {
+    const row = y * w * 4;
+    for (let x = 0; x < w; x++) {
+      if (d[row + 4 * x + 3]) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+    }
+  }
+  if (x1 < 0) return null;
+  return { x: x0, y: y0, data: ctx.getImageData(x0, y0, x1 - x0 + 1, y1 - y0 + 1) };
+}
+function putSnapshot(name, snap) {
+  const c = state.layers[name];
+  const ctx = c.getContext("2d");
+  ctx.clearRect(0, 0, c.width, c.height);
+  if (snap) ctx.putImageData(snap.data, snap.x, snap.y);
+}
 function layerIsEmpty(name) {
   const d = layerData(name).data;
   for (let i = 3; i < d.length; i += 4) if (d[i] > 127) return false;
@@ -140,7 +168,7 @@ function strokeStyle() {
 
 function beginStroke(ev) {
   const name = state.layer;
-  pushHistory({ layers: { [name]: layerData(name) } });
+  pushHistory({ layers: { [name]: snapshot(name) } });
   const ctx = state.layers[name].getContext("2d");
   ctx.globalCompositeOperation = state.erasing ? "destination-out" : "source-over";
   ctx.strokeStyle = ctx.fillStyle = strokeStyle();
@@ -168,13 +196,13 @@ function continueStroke(ev) {
 }
 
 // ---------------------------------------------------------------------------------- history
-// An entry holds what to put back: {image?: canvas, before?: canvas|null, blob?, layers: {name: ImageData}}.
+// An entry holds what to put back: {image?: canvas, before?: canvas|null, blob?, layers: {name: snapshot}}.
 function capture(entry) {
   const now = { layers: {} };
   if ("image" in entry) {
     now.image = state.image; now.before = state.before; now.blob = state.imageBlob;
   }
-  for (const name of Object.keys(entry.layers)) now.layers[name] = layerData(name);
+  for (const name of Object.keys(entry.layers)) now.layers[name] = snapshot(name);
   return now;
 }
 function restore(entry) {
@@ -182,9 +210,7 @@ function restore(entry) {
     state.image = entry.image; state.before = entry.before; state.imageBlob = entry.blob;
     updateResultControls();
   }
-  for (const [name, data] of Object.entries(entry.layers)) {
-    state.layers[name].getContext("2d").putImageData(data, 0, 0);
-  }
+  for (const [name, snap] of Object.entries(entry.layers)) putSnapshot(name, snap);
   render();
 }
 function pushHistory(entry) {
@@ -214,7 +240,10 @@ function updateHistoryButtons() {
 function clearLayers() {
   if (!state.image) return;
   const layers = {};
-  for (const name of LAYERS) if (!layerIsEmpty(name)) layers[name] = layerData(name);
+  for (const name of LAYERS) {
+    const snap = snapshot(name);
+    if (snap) layers[name] = snap;
+  }
   if (!Object.keys(layers).length) return;
   pushHistory({ layers });
   for (const name of Object.keys(layers)) {
@@ -308,7 +337,7 @@ async function openMask(file) {
     return;
   }
   clearError();
-  pushHistory({ layers: { hole: layerData("hole") } });
+  pushHistory({ layers: { hole: snapshot("hole") } });
   // As the server reads mask files: a hole where the blue channel is > 127.5.
   const src = mask.getContext("2d").getImageData(0, 0, w, h).data;
   const out = new ImageData(w, h);
@@ -429,7 +458,10 @@ async function run() {
     // One undo step brings back the image and the layers as they were before the run.
     // (Only the painted layers are kept: the others are empty before and after the run.)
     const layers = {};
-    for (const name of LAYERS) if (!layerIsEmpty(name)) layers[name] = layerData(name);
+    for (const name of LAYERS) {
+      const snap = snapshot(name);
+      if (snap) layers[name] = snap;
+    }
     pushHistory({ image: state.image, before: state.before, blob: state.imageBlob, layers });
     state.before = state.image;
     state.image = result;
