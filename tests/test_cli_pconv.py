@@ -203,3 +203,27 @@ def test_published_depth_pads_with_holes_to_256():
     expected = np.clip(np.round(pixels), 0, 255).astype(np.uint8)
     diff = np.abs(out.astype(int) - expected.astype(int))[hole == 1]
     assert diff.max() <= 1, diff.max()
+
+
+@pytest.mark.slow
+def test_tflite_export_gives_the_cli_pixels(trained, tmp_path):
+    """Builtin TFLite ops only, fixed and dynamic sizes: the inpainter's pixels (hole pixels
+    within one level)."""
+    from deepfill_tf.export.tflite import convert_tflite, run_tflite
+    from deepfill_tf.inference import load_inpainter
+    from deepfill_tf.inference.loading import load_generator
+
+    inpainter = load_inpainter(str(trained[0]))
+    generator, _ = load_generator(str(trained[0]))
+    rng = np.random.default_rng(3)
+    for (h, w), size in (((64, 64), {"height": 64, "width": 64}), ((70, 90), {})):
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        hole = np.zeros((h, w), np.float32)
+        hole[10:40, 20:50] = 1.0
+        model = convert_tflite(generator, **size)
+        mask = (hole[None, :, :, None] * 255).astype(np.uint8)
+        got = run_tflite(model, image[None], mask)[0].astype(int)
+        diff = np.abs(got - inpainter(image, hole).astype(int))
+        # TFLite's kernels round differently in the last bit: a hole pixel may move a level.
+        assert diff.max() <= 1 and (diff == 0).mean() >= 0.99, (diff.max(), (diff == 0).mean())
+        assert diff[hole == 0].max() == 0

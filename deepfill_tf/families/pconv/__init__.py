@@ -45,7 +45,7 @@ class PConv(Family):
     min_side = 16
     trainable = True
     exportable = True
-    tflite = False
+    tflite = True
     config_section = PConvSection
     architecture_keys = ("cnum", "depth")
 
