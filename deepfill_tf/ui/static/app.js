@@ -446,6 +446,13 @@ async function run() {
       const extra = EXTRA_OF_LAYER[name];
       if (model.extras.includes(extra)) form.append(extra, await layerPng(name), `${extra}.png`);
     }
+    let bytes = 0;
+    for (const value of form.values()) bytes += value.size || value.length || 0;
+    const limit = state.limits && state.limits.max_upload_bytes;
+    if (limit && bytes > limit) {
+      throw new Error(`upload too large: ${bytes} bytes, this server accepts at most ${limit}` +
+        " per request (start it with a larger --max-upload-mb)");
+    }
     let response;
     try {
       response = await fetch("/api/v1/inpaint", { method: "POST", body: form });
