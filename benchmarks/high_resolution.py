@@ -75,6 +75,17 @@ def make_mask(kind: str, width: int, height: int, hole: int = 512, seed: int = 0
     import numpy as np
 
     mask = np.zeros((height, width), np.float32)
+    if kind == "coffee":
+        # The demo's own mask at a third of the photo's side (nearest neighbour), centred: holes
+        # of 80-130 px on a 1536 px photo, about the size the model was trained with.
+        from PIL import Image
+
+        small = np.asarray(Image.open(REPO / "examples" / "demo" / "coffee_mask.png").convert("L"))
+        side = min(width, height) // 3
+        big = cv2.resize(small, (side, side), interpolation=cv2.INTER_NEAREST)
+        y0, x0 = (height - side) // 2, (width - side) // 2
+        mask[y0 : y0 + side, x0 : x0 + side] = big > 127
+        return mask
     if kind == "box":
         side_w, side_h = min(hole, width // 2), min(hole, height // 2)
         x0 = int(0.55 * width) - side_w // 2
@@ -147,6 +158,10 @@ def run_config(cfg: dict) -> dict:
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     assert result.image.shape == image.shape
     assert (result.image[hole < 0.5] == image[hole < 0.5]).all(), "known pixels changed"
+    if cfg.get("save"):
+        from deepfill_tf.inference.io import write_png
+
+        write_png(cfg["save"], result.image)
     row["strategy_used"] = result.strategy
     row["runs"] = len(result.runs)
     row["run_sizes"] = sorted({f"{r.size[0]}x{r.size[1]}" for r in result.runs})
@@ -226,6 +241,66 @@ def machine_info() -> dict:
     }
 
 
+def make_figure(path: Path, size: int, timeout: float) -> list[dict]:
+    """docs/high_resolution.md's figure: the held-out photo upscaled to size x size with its
+    mask at a third of that size in the middle, through each strategy with the demo model (default options), one
+    child process per strategy. Top row: the whole image (input with the hole in white,
+    then each result), scaled to 384 px; bottom row: a 384 x 384 detail at full resolution
+    around the largest hole. Returns the rows (time, peak RSS)."""
+    import tempfile
+
+    import cv2
+    import numpy as np
+
+    from deepfill_tf.inference.io import read_image, write_png
+
+    rows, panels = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for strategy in STRATEGIES:
+            cfg = {
+                "model": "demo",
+                "size": f"{size}x{size}",
+                "mask": "coffee",
+                "strategy": strategy,
+                "trigger": 1024,
+                "resize_limit": 1024,
+                "crop_margin": 128,
+                "max_attention_mb": None,
+                "save": str(Path(tmp) / f"{strategy}.png"),
+            }
+            row = spawn(cfg, timeout)
+            rows.append(row)
+            print(format_table([row]).splitlines()[-1], flush=True)
+            if row["status"] != "ok":
+                raise SystemExit(f"figure: {strategy} failed: {row.get('error')}")
+            panels.append(read_image(cfg["save"]))
+    image = make_photo(size, size)
+    hole = make_mask("coffee", size, size)
+    shown = image.copy()
+    shown[hole > 0.5] = 255
+    panels.insert(0, shown)
+    # the detail: 384 x 384 around the centre of the largest hole region
+    count, labels, stats, centres = cv2.connectedComponentsWithStats((hole > 0.5).astype(np.uint8))
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    cx, cy = (int(v) for v in centres[largest])
+    x0 = min(max(cx - 192, 0), size - 384)
+    y0 = min(max(cy - 192, 0), size - 384)
+    gap = np.full((384, 8, 3), 255, np.uint8)
+
+    def strip(images):
+        out = []
+        for im in images:
+            out += [im, gap]
+        return np.concatenate(out[:-1], axis=1)
+
+    top = strip([cv2.resize(p, (384, 384), interpolation=cv2.INTER_AREA) for p in panels])
+    bottom = strip([p[y0 : y0 + 384, x0 : x0 + 384] for p in panels])
+    figure = np.concatenate([top, np.full((8, top.shape[1], 3), 255, np.uint8), bottom], 0)
+    write_png(str(path), figure)
+    print(f"wrote {path} (detail at x {x0}, y {y0})")
+    return rows
+
+
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -247,10 +322,16 @@ def main(argv=None) -> int:
         "--smoke", action="store_true", help="640x480, demo model, every strategy and mask"
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--figure", type=Path, help="write docs/high_resolution.md's figure")
+    parser.add_argument("--figure-size", type=int, default=1536)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(RESULT_MARKER + json.dumps(run_config(json.loads(args.worker))), flush=True)
+        return 0
+    if args.figure:
+        rows = make_figure(args.figure, args.figure_size, args.timeout)
+        print(format_table(rows))
         return 0
     if args.smoke:
         args.models, args.sizes, args.trigger, args.resize_limit = "demo", "640x480", 320, 320

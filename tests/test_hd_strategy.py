@@ -87,10 +87,11 @@ def test_known_pixels_byte_identical_and_input_size(strategy, mask):
 
 
 def _fell_back(result, strategy):
-    """crop gives way to resize when its crops would cover most of the image (and says so)."""
+    """crop gives way to resize (or the whole image when it is small enough) when its crops
+    would cover most of the image, and says so."""
     return (
         strategy == "crop"
-        and result.strategy == "resize"
+        and result.strategy in ("resize", "original")
         and any("instead of crop" in n for n in result.notes)
     )
 
@@ -229,6 +230,11 @@ def test_full_image_mask_with_crop_falls_back_to_resize_and_says_so():
     assert out.strategy == "resize" and model.calls == [(200, 300)]
     assert any("using --hd-strategy resize instead of crop" in n for n in out.notes)
     assert out.image.shape == (h, w, 3)
+    # not larger than the resize limit: the whole image, never an upscale
+    model = FakeModel()
+    out = inpaint_hd(model, _photo(h, w), np.ones((h, w)), HDOptions(trigger=256))
+    assert out.strategy == "original" and model.calls == [(h, w)]
+    assert any("using --hd-strategy original instead of crop" in n for n in out.notes)
 
 
 def test_crop_over_the_limit_is_resized_and_says_so():

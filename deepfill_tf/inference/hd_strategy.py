@@ -16,7 +16,8 @@ Three strategies, named after IOPaint's ``hd_strategy`` (Sanster/IOPaint,
   64 px), inpainted at full resolution (crops of equal size in one batch when the model can
   batch), and only the region's own hole pixels pasted back. A crop longer than
   ``crop_limit`` is itself run with ``resize``; when the crops together would cover most of
-  the image (a mask over the whole image), the image is run with ``resize`` instead.
+  the image (a mask over the whole image), the image is run with ``resize`` instead (whole,
+  when it is not larger than ``resize_limit``).
 
 ``resize`` and ``crop`` apply only when the image's long side exceeds ``trigger``; smaller
 images run whole. ``resize`` and ``crop`` paste hole pixels only, so the output equals the
@@ -364,6 +365,11 @@ def inpaint_hd(
         return _crop(infer, image, hole, extras, options, notes)
     if strategy == "resize":
         return _resize(infer, image, hole, extras, options, notes)
+    return _whole(infer, image, hole, extras, options, notes)
+
+
+def _whole(infer, image, hole, extras, options, notes):
+    h, w = image.shape[:2]
     note = _hole_note(hole_width(hole), 1.0, options)
     notes += [note] if note else []
     # The model's own output as it is: its composite already keeps the known pixels (or, with
@@ -393,10 +399,14 @@ def _crop(infer, image, hole, extras, options, notes):
     labels, plans = plan_crops(hole, options)
     covered = sum((c[2] - c[0]) * (c[3] - c[1]) for c, _, _ in plans)
     if covered >= CROP_COVER_LIMIT * h * w:
+        small = max(h, w) <= options.resize_limit  # nothing to scale down: the whole image
         notes.append(
             f"the crops around the hole regions would cover {min(covered / (h * w), 1):.0%} "
-            f"of the image: using --hd-strategy resize instead of crop"
+            f"of the image: using --hd-strategy {'original' if small else 'resize'} instead "
+            "of crop"
         )
+        if small:
+            return _whole(infer, image, hole, extras, options, notes)
         return _resize(infer, image, hole, extras, options, notes)
     out = image.copy()
     runs: list[Run] = []
