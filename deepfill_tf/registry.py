@@ -265,10 +265,19 @@ def _load_builtin() -> None:
             importlib.import_module(module)
 
 
+def _builtin_rank(family: Family) -> int:
+    module = type(family).__module__
+    for rank, name in enumerate(FAMILY_MODULES):
+        if module == name or module.startswith(name + "."):
+            return rank
+    return len(FAMILY_MODULES)
+
+
 def families() -> Iterator[Family]:
-    """Every registered family, built-in ones first."""
+    """Every registered family: built-in ones in ``FAMILY_MODULES`` order (whatever imported
+    them first), then those registered at run time, in registration order."""
     _load_builtin()
-    return iter(list(_FAMILIES.values()))
+    return iter(sorted(_FAMILIES.values(), key=_builtin_rank))
 
 
 def family_names() -> list[str]:
