@@ -497,3 +497,38 @@ def test_scfegan_sketch_and_colour_give_the_cli_pixels(tmp_path):
     wrong = post(client, fields["image"], fields["mask"], guide=fields["color"])
     assert wrong.status_code == 400
     assert "takes the files image, mask, sketch, color" in wrong.get_json()["error"]
+
+
+def test_guided_deepfill_needs_the_edge_image_and_gives_the_cli_pixels(tmp_path):
+    from deepfill_tf.cli.main import main
+    from deepfill_tf.convert import tf1_variable_table, write_tf1_checkpoint
+    from deepfill_tf.models.deepfill_generator import DeepFillV2Generator
+    from deepfill_tf.ui.models import load_models
+
+    model = DeepFillV2Generator.tiny(guided=True).build_for(64, 64)
+    rng = np.random.default_rng(10)
+    for v in model.weights:
+        v.assign(rng.normal(0, 0.2, v.shape).astype("float32"))
+    table = {k: v.numpy() for k, v in tf1_variable_table(model).items()}
+    write_tf1_checkpoint(table, str(tmp_path / "edges"))
+    edges = np.zeros((64, 72), np.uint8)
+    edges[20:44, 36] = 255
+    arrays = {"image": photo(64, 72, seed=11), "mask": mask_array(64, 72, (16, 20, 48, 52))}
+    arrays["guide"] = edges
+    for name, array in arrays.items():
+        Image.fromarray(array).save(tmp_path / f"{name}.png")
+    flags = [f"--{name}={tmp_path / name}.png" for name in arrays]
+    ckpt, out = str(tmp_path / "edges"), tmp_path / "cli.png"
+    assert main(["inpaint", "--checkpoint", ckpt, *flags, "--output", str(out)]) == 0
+    models = load_models([ckpt], log=lambda _: None)
+    assert models[0].extras == ("guide",) and models[0].required == ("guide",)
+    client = create_app(models).test_client()
+    fields = {name: (tmp_path / f"{name}.png").read_bytes() for name in arrays}
+    response = post(client, **fields)
+    assert response.status_code == 200, response.get_json()
+    api = np.asarray(Image.open(io.BytesIO(response.data)))
+    np.testing.assert_array_equal(api, np.asarray(Image.open(out)))
+    missing = post(client, fields["image"], fields["mask"])
+    assert (
+        missing.status_code == 400 and "missing file field 'guide'" in missing.get_json()["error"]
+    )
