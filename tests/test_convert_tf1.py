@@ -151,7 +151,26 @@ def test_model_restore_from_an_original_layout_checkpoint(run, tmp_path, capsys)
     assert fresh.restore() == 0
     assert messages == [
         f"initialised the generator and discriminator from the original checkpoint {tf1 / 'snap-0'}"
+        "; the optimizer starts fresh (the checkpoint holds no optimizer state)"
     ]
+    # The original saves Adam slots and counters: the message says they are not restored.
+    from deepfill_tf.convert import read_tf1_checkpoint, write_tf1_checkpoint
+
+    variables = read_tf1_checkpoint(str(tf1))
+    kernel = next(k for k in variables if k.endswith("/kernel"))
+    slots = {f"{kernel}/Adam": variables[kernel], f"{kernel}/Adam_1": variables[kernel]}
+    slots["beta1_power"] = np.float32(0.5)
+    write_tf1_checkpoint({**variables, **slots}, str(tmp_path / "with_adam"), name="snap-7")
+    config = load_config(
+        f"{trainer.config.model}_tiny",
+        [f"log_dir={tmp_path / 'new2'}", f"model_restore={tmp_path / 'with_adam'}"],
+    )
+    messages = []
+    assert Trainer(config, log=messages.append).restore() == 0
+    assert messages[0].endswith(
+        "; the optimizer starts fresh (the checkpoint's 3 Adam slot and counter variables are"
+        " not restored; Adam re-estimates its moments in the first steps)"
+    ), messages
     for old, new in (
         (trainer.task.generator, fresh.task.generator),
         (trainer.task.discriminator, fresh.task.discriminator),

@@ -26,9 +26,10 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
-from deepfill_tf.convert.run_checkpoint import resolve_run_checkpoint
+from deepfill_tf.convert.run_checkpoint import newest_readable_checkpoint, resolve_run_checkpoint
 from deepfill_tf.convert.tf1_checkpoint import (
     assign_strict,
+    is_optimiser_key,
     read_tf1_checkpoint,
     resolve_checkpoint_prefix,
     tf1_variable_table,
@@ -85,6 +86,16 @@ class RunCheckpoint:
         """Prefix of the latest checkpoint in ``log_dir`` (None if there is none)."""
         return tf.train.latest_checkpoint(self.log_dir)
 
+    def latest_readable(self, warn=None) -> str | None:
+        """Prefix of the newest checkpoint in ``log_dir`` that reads back completely: a
+        truncated latest one (killed or out of disk while saving) is skipped with a warning
+        through ``warn(message)`` (default: stderr). None if there is none.
+
+        Raises:
+            CheckpointError: checkpoints exist but none is readable.
+        """
+        return newest_readable_checkpoint(self.log_dir, warn)
+
     def save(self) -> str:
         """Write a checkpoint numbered by the global step; returns its prefix (in log_dir)."""
         step = int(self.step.numpy())
@@ -133,10 +144,17 @@ def initialise_from(path: str, run: RunCheckpoint, networks: Mapping[str, keras.
             continue
         assign_strict(table, variables, scopes=scopes, what=key)
         loaded.append(key)
-    return (
-        f"initialised the {' and '.join(loaded)} from the original checkpoint"
-        f" {resolve_checkpoint_prefix(path)}"
+    prefix = resolve_checkpoint_prefix(path)
+    # The original saves its Adam slots (``.../Adam``, ``.../Adam_1``, ``beta1_power``) with two
+    # optimisers' counters; our one Keras Adam does not map onto them, so say it starts fresh.
+    slots = sum(1 for name, _ in tf.train.list_variables(prefix) if is_optimiser_key(name))
+    fresh = (
+        f"the optimizer starts fresh (the checkpoint's {slots} Adam slot and counter variables"
+        " are not restored; Adam re-estimates its moments in the first steps)"
+        if slots
+        else "the optimizer starts fresh (the checkpoint holds no optimizer state)"
     )
+    return f"initialised the {' and '.join(loaded)} from the original checkpoint {prefix}; {fresh}"
 
 
 def _first_line(error: BaseException) -> str:

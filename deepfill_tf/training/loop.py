@@ -285,7 +285,7 @@ class Trainer:
 
         Returns the global step to continue from (0 for a fresh run).
         """
-        latest = self.checkpoints.latest
+        latest = self.checkpoints.latest_readable(lambda m: self.log(f"warning: {m}"))
         if latest:
             step = self.checkpoints.restore(latest)
             self.log(f"resumed from step {step} ({latest})")
