@@ -452,6 +452,14 @@ def test_cli_refuses_a_port_in_use_in_one_line(tiny_checkpoint, capsys):
         code = main(["ui", "--checkpoint", tiny_checkpoint, "--port", str(port)])
     err = capsys.readouterr().err
     assert code == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+    bad = [
+        (["--port", "99999"], "--port 99999: not a port number"),
+        (["--queue-size", "-1"], "--queue-size >= 0"),
+        (["--checkpoint", "no/such/place"], "checkpoint not found: no/such/place"),
+    ]
+    for flags, message in bad:
+        assert main(["ui", "--checkpoint", tiny_checkpoint, *flags]) == 1
+        assert message in capsys.readouterr().err
 
 
 def test_scfegan_sketch_and_colour_give_the_cli_pixels(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -74,15 +75,23 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run(args) -> int:
-    from deepfill_tf.ui.models import load_models, warm_up
-    from deepfill_tf.ui.server import create_app, is_loopback, make_server, server_url
-
+def check_inputs(args) -> None:
+    """Before TensorFlow: the numbers, the checkpoints' existence and a free address."""
     if args.max_upload_mb <= 0 or args.max_pixels <= 0 or args.queue_size < 0:
         raise InputError("--max-upload-mb and --max-pixels must be > 0, --queue-size >= 0")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: not a port number (0-65535)")
+    for checkpoint in args.checkpoint:
+        folder = os.path.dirname(os.path.abspath(checkpoint))
+        if not os.path.exists(checkpoint) and not os.path.isdir(folder):
+            raise InputError(f"checkpoint not found: {checkpoint} (no folder {folder})")
     _check_port(args.host, args.port)  # before the (slow) model loading
+
+
+def run(args) -> int:
+    from deepfill_tf.ui.models import load_models, warm_up
+    from deepfill_tf.ui.server import create_app, is_loopback, make_server, server_url
+
     models = load_models(args.checkpoint, queue_size=args.queue_size)
     for model in models:
         warm_up(model)
