@@ -227,3 +227,45 @@ def test_tflite_export_gives_the_cli_pixels(trained, tmp_path):
         # TFLite's kernels round differently in the last bit: a hole pixel may move a level.
         assert diff.max() <= 1 and (diff == 0).mean() >= 0.99, (diff.max(), (diff == 0).mean())
         assert diff[hole == 0].max() == 0
+
+
+def test_inpaint_with_the_oracle_weights_npz(tmp_path, capsys):
+    """``--checkpoint weights.npz`` (the oracle's layout) through the CLI: the hole pixels are
+    NVIDIA's PyTorch output rounded to uint8 (within one level), known pixels unchanged."""
+    from conftest import oracle_path
+
+    folder = oracle_path("pconv_unet")
+    fe = np.load(folder / "forward_eval.npz")
+    image = np.round(fe["image_gt_01_nhwc"][0] * 255).astype(np.uint8)
+    hole = fe["mask_nhwc"][0, :, :, 0] < 0.5  # oracle: 0 = hole
+    Image.fromarray(image).save(tmp_path / "img.png")
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    code, _, err = run(
+        capsys, "inpaint", "--model", "pconv", "--checkpoint", folder / "weights.npz",
+        "--image", tmp_path / "img.png", "--mask", tmp_path / "mask.png", "--output", out,
+    )  # fmt: skip
+    assert code == 0, err
+    got = read(out)
+    rgb = (fe["output_nhwc"][0] * fe["imagenet_std"] + fe["imagenet_mean"]) * 255
+    expected = np.clip(np.round(rgb), 0, 255).astype(int)
+    assert np.abs(got[hole] - expected[hole]).max() <= 1
+    np.testing.assert_array_equal(got[~hole], image[~hole])
+
+
+def test_bad_weights_npz(tmp_path, capsys):
+    np.savez(tmp_path / "other.npz", something=np.zeros(3))
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 truncated")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "img.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "mask.png")
+    for name, message in (
+        ("other.npz", "holds no partial-convolution UNet weights"),
+        ("broken.npz", "not a readable .npz weights file"),
+        ("absent.npz", "absent.npz"),
+    ):
+        line = one_line_error(
+            capsys, "inpaint", "--checkpoint", tmp_path / name, "--image", tmp_path / "img.png",
+            "--mask", tmp_path / "mask.png", "--output", tmp_path / "out.png",
+        )  # fmt: skip
+        assert message in line, line
+    assert not (tmp_path / "out.png").exists()

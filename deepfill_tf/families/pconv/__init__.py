@@ -48,6 +48,9 @@ class PConv(Family):
     tflite = True
     config_section = PConvSection
     architecture_keys = ("cnum", "depth")
+    # weights.npz: pconv{i}/kernel (HWIO), pconv{i}/bias, bn{i}/gamma|beta|moving_mean|
+    # moving_variance, e.g. converted from a PyTorch PConv UNet (save_npz_weights writes it).
+    checkpoint_suffixes = (".npz",)
 
     def detect(self, variables: Mapping[str, Any]) -> ModelSpec | None:
         layers = {int(m.group(1)) for k in variables if (m := _KERNEL.match(k))}
@@ -65,6 +68,9 @@ class PConv(Family):
 
     def spec_from_config(self, config) -> ModelSpec:
         return self._spec(config.cnum, config.depth)
+
+    def load_checkpoint(self, path: str):
+        return _impl().load_npz(path)
 
     def build_generator(self, spec: ModelSpec):
         return _impl().build_generator(spec)

@@ -7,10 +7,18 @@ as holes, ``PartialConvUNet`` in inference mode, crop, back to [0, 255].
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
+from deepfill_tf.errors import CheckpointError
+from deepfill_tf.families.pconv import SCOPE
 from deepfill_tf.families.pconv.task import make_task  # noqa: F401  (the family's task)
-from deepfill_tf.models.partial_conv_unet import IMAGENET_MEAN, IMAGENET_STD, PartialConvUNet
+from deepfill_tf.models.partial_conv_unet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PartialConvUNet,
+    load_npz_weights,
+)
 from deepfill_tf.registry import ModelSpec
 
 
@@ -20,6 +28,32 @@ def build_generator(spec: ModelSpec) -> PartialConvUNet:
     m = generator.size_multiple
     generator.build((None, m, m, 3), (None, m, m, 1))
     return generator
+
+
+def load_npz(path: str):
+    """A ``weights.npz`` (``load_npz_weights``'s layout) -> (built, loaded generator, spec).
+
+    Raises:
+      CheckpointError: unreadable, or not the weights of a ``PartialConvUNet`` (one line).
+    """
+    from deepfill_tf.registry import get_family
+
+    try:
+        with np.load(path) as f:
+            shapes = {f"{SCOPE}/{k}": np.empty(f[k].shape, np.uint8) for k in f.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such weights file") from None
+    except Exception as e:  # zip / pickle errors of every kind
+        raise CheckpointError(f"{path}: not a readable .npz weights file ({e})") from None
+    spec = get_family("pconv").detect(shapes)
+    if spec is None:
+        raise CheckpointError(
+            f"{path} holds no partial-convolution UNet weights (pconv1/kernel (7, 7, 3, C),"
+            " pconv{i}/kernel, pconv{i}/bias, bn{i}/... expected)"
+        )
+    generator = build_generator(spec)
+    load_npz_weights(generator, path)
+    return generator, spec
 
 
 def to_imagenet(rgb255: tf.Tensor) -> tf.Tensor:
