@@ -107,6 +107,22 @@ def test_inpaint_a_trained_run(trained, tmp_path, capsys):
     assert got.shape == (70, 90, 3)  # any size: padded to 64 multiples, cropped back
     np.testing.assert_array_equal(got[mask == 0], image[mask == 0])
     assert np.abs(got[mask > 0] - image[mask > 0]).mean() > 1  # the hole was filled
+    # The pipeline reflect-pads to multiples of 64, which needs sides of at least 33.
+    Image.fromarray(image[:33, :40]).save(tmp_path / "small.png")
+    Image.fromarray(mask[:33, :40]).save(tmp_path / "small_mask.png")
+    code, _, err = run(
+        capsys, "inpaint", "--checkpoint", trained[0], "--image", tmp_path / "small.png",
+        "--mask", tmp_path / "small_mask.png", "--output", tmp_path / "small_out.png",
+    )  # fmt: skip
+    assert code == 0, err
+    assert read(tmp_path / "small_out.png").shape == (33, 40, 3)
+    Image.fromarray(image[:32, :40]).save(tmp_path / "tiny.png")
+    Image.fromarray(mask[:32, :40]).save(tmp_path / "tiny_mask.png")
+    line = one_line_error(
+        capsys, "inpaint", "--checkpoint", trained[0], "--image", tmp_path / "tiny.png",
+        "--mask", tmp_path / "tiny_mask.png", "--output", tmp_path / "never.png",
+    )  # fmt: skip
+    assert "33x33" in line and not (tmp_path / "never.png").exists()
 
 
 @pytest.mark.slow

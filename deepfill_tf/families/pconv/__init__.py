@@ -42,7 +42,7 @@ class PConv(Family):
     label = "Partial Convolutions"
     summary = "partial-convolution UNet, VGG perceptual/style loss, irregular masks (ECCV 2018)"
     size_multiple = 64
-    min_side = 16
+    min_side = 33  # the pipeline's reflect padding to 64 needs pad < side
     trainable = True
     exportable = True
     tflite = True
