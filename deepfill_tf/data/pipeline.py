@@ -131,6 +131,7 @@ def make_dataset(
     shuffle: bool = True,
     repeat: bool = True,
     seed: int | None = None,
+    skip: int = 0,
     drop_remainder: bool = True,
     normalize: bool = True,
     relative_to: str | os.PathLike | None = None,
@@ -159,6 +160,8 @@ def make_dataset(
         shuffle: shuffle the files (reshuffled every epoch).
         repeat: repeat forever (training); False = one pass.
         seed: makes shuffling and random crops reproducible; None = random.
+        skip: images of the stream already read (a resumed run): skipped before decoding,
+            so the stream goes on exactly where it stopped (same files, order and crops).
         drop_remainder: drop a last incomplete batch (a training step needs a full batch).
         normalize: float32 BGR in [-1, 1] (True) or uint8 BGR (False).
         relative_to: base of relative flist paths (None = working directory, "flist" = the
@@ -202,7 +205,7 @@ def make_dataset(
         )
         if shuffle:  # shards are read in a seeded order; also mix images across shards
             images = images.shuffle(TFDS_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-        ds = _with_seeds(images.repeat() if repeat else images, seed)
+        ds = _with_seeds(images.repeat() if repeat else images, seed).skip(int(skip))
         ds = ds.map(
             lambda image, s: fit([image], s),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -210,7 +213,7 @@ def make_dataset(
         )
     else:
         paths = resolve_source(source, relative_to=relative_to)
-        ds = _files_dataset(paths, target_hw, fit, guided, shuffle, repeat, seed)
+        ds = _files_dataset(paths, target_hw, fit, guided, shuffle, repeat, seed, int(skip))
     return _batch(ds, int(batch_size), guided, edge_threshold, normalize, drop_remainder)
 
 
@@ -229,6 +232,7 @@ def _files_dataset(
     shuffle: bool,
     repeat: bool,
     seed: int,
+    skip: int = 0,
 ) -> tf.data.Dataset:
     """Per-file decode with named failures; yields tuples of uint8 (H, W, C) tensors.
 
@@ -240,7 +244,7 @@ def _files_dataset(
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = _with_seeds(ds, seed)
+    ds = _with_seeds(ds, seed).skip(skip)  # file names and seeds only: nothing decoded
 
     @tf.autograph.experimental.do_not_convert
     def load(files, s):

@@ -38,7 +38,7 @@ from deepfill_tf.registry import get_family
 from deepfill_tf.training.checkpointing import RunCheckpoint, initialise_from, sorted_variables
 from deepfill_tf.training.strategy import describe_strategy, is_chief, worker_count, worker_index
 from deepfill_tf.training.summaries import Progress, Summaries
-from deepfill_tf.training.task import Phase, Task, phase_at
+from deepfill_tf.training.task import Phase, Task, batches_before, phase_at
 
 # A (distributed) batch of images, or (images, edges) for guided DeepFill v2.
 Batch = tf.Tensor | tuple[tf.Tensor, ...]
@@ -312,6 +312,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
+    def _resumed_dataset(self, start: int) -> tf.data.Dataset:
+        """The training stream from global step ``start``: the images an uninterrupted run
+        reads from there. The data position is not stored: it follows from the step, the
+        phases' recipes and ``batch_size`` (``batches_before``), and the base task's stream is
+        seeded per element, so skipping is exact. A task with its own ``make_dataset`` that
+        ignores ``data_position`` gets a stream reseeded by the step instead (no replay of the
+        first files)."""
+        c = self.config
+        if start and type(self.task).make_dataset is not Task.make_dataset:
+            return self.make_dataset(seed=c.seed + start)
+        self.task.data_position = batches_before(self.phases, start) * c.batch_size
+        return self.make_dataset(seed=c.seed)
+
     def fit(
         self,
         max_iters: int | None = None,
@@ -345,8 +358,7 @@ class Trainer:
             self.log(f"step {start} already reached max_iters {max_iters}: nothing to train")
             return TrainResult(start, start, None, self.checkpoints.latest, {})
         if dataset is None:
-            # A resumed run reshuffles with another seed rather than replaying the first files.
-            dataset = self.make_dataset(seed=c.seed + start)
+            dataset = self._resumed_dataset(start)
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         summaries = Summaries(self.log_dir, enabled=self.chief)
         static = self.task.static_views() if (c.val and self.chief) else None

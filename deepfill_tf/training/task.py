@@ -76,8 +76,28 @@ def phase_at(phases: Sequence[Phase], step: int) -> Phase:
     return phases[-1]
 
 
+def batches_before(phases: Sequence[Phase], step: int) -> int:
+    """Batches the loop reads in global steps ``0 .. step - 1`` (one per objective step)."""
+    total, start = 0, 0
+    for phase in phases:
+        end = step if phase.end is None else min(step, phase.end)
+        if end > start:
+            total += (end - start) * phase.steps_per_iteration
+            start = end
+        if start >= step:
+            break
+    if start < step:  # past the last phase's end: it goes on
+        total += (step - start) * phases[-1].steps_per_iteration
+    return total
+
+
 class Task:
     """Base class of training tasks; see the module docstring for the contract."""
+
+    # Images of the training stream already read (set by the loop before ``make_dataset`` on a
+    # resume): the base ``make_dataset`` skips them, so a resumed run sees the images an
+    # uninterrupted one would, in the same order, with the same crops.
+    data_position: int = 0
 
     networks: dict[str, keras.Model]
 
@@ -130,6 +150,7 @@ class Task:
             shuffle=True,
             repeat=True,
             seed=seed,
+            skip=self.data_position,
             **self.dataset_options(),
         )
 
