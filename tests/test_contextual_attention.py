@@ -582,6 +582,22 @@ def test_foreground_margin_computes_only_cells_near_the_hole():
     np.testing.assert_array_equal(part["output"][:, outside], f[:, outside])
 
 
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_foreground_margin_with_no_hole_and_all_hole(fill):
+    """No hole: nothing to compute, the output is b; all hole: like the single pass."""
+    rng = np.random.default_rng(15)
+    f = rng.standard_normal((2, 16, 24, 3)).astype(np.float32)
+    m = np.full((1, 16, 24, 1), fill, np.float32)
+    layer = ContextualAttention(foreground_margin=1)
+    spec = [tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([None, None, None, 1])]
+    fn = tf.function(lambda f, m: layer(f, f, m)[0], input_signature=spec)
+    got = fn(f, m).numpy()
+    if fill == 0.0:
+        np.testing.assert_array_equal(got, f)
+    else:
+        assert_close(got, ContextualAttention()(f, f, m)[0], "all hole", 1e-6)
+
+
 def test_chunked_converts_to_tflite_at_dynamic_shapes():
     """The chunked loop (While, Unique, scatters) converts with TFLite builtins only."""
     from deepfill_tf.export.tflite import quiet_native_stderr

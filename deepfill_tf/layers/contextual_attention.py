@@ -827,14 +827,17 @@ class ContextualAttention(keras.layers.Layer):
         slot = tf.tensor_scatter_nd_update(
             tf.fill([n], n_cells), tf.expand_dims(cells, 1), tf.range(n_cells)
         )
-        cols = tf.gather(tf.concat([cols_buf, tf.zeros_like(cols_buf[:1])], 0), slot)
+        # The extra zero row is built, not sliced: with no cell to compute the buffers are empty.
+        zero_row = tf.zeros(tf.stack([1, batch, depth]))
+        cols = tf.gather(tf.concat([cols_buf, zero_row], 0), slot)
         cols = tf.transpose(cols, [1, 0, 2])  # (B, L, 4r^2 C)
         own = tf.broadcast_to(tf.range(n)[None], tf.stack([batch, n]))
         cell = tf.transpose(cell_buf)  # (B, N)
-        cell = tf.gather(tf.concat([cell, tf.zeros_like(cell[:, :1])], 1), slot, axis=1)
+        cell = tf.gather(tf.concat([cell, tf.zeros([batch, 1], tf.int32)], 1), slot, axis=1)
         cell = tf.where(tf.equal(slot, n_cells)[None], own, cell)
         if details:
-            attention = tf.gather(tf.concat([att_buf, tf.zeros_like(att_buf[:1])], 0), slot)
+            zero_row = tf.zeros(tf.stack([1, batch, c.kk]))
+            attention = tf.gather(tf.concat([att_buf, zero_row], 0), slot)
             attention = tf.transpose(attention, [1, 0, 2])  # (B, L, K)
         else:
             attention = tf.zeros([0, 0, 0])
