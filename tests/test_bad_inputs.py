@@ -115,6 +115,17 @@ def _setup(tmp) -> None:
     for name in ("a.png", "b.png", "c.png"):
         _mask(tmp / "batch_masks" / name)
     (tmp / "bad.yml").write_text("model: deepfill_v2\ncnumm: 8\n")
+    (tmp / "logdir_file.yml").write_text(
+        "model: deepfill_v2\ntrain_data: batch_in\nimg_shapes: [32, 32, 3]\ncnum: 4\n"
+        "disc_cnum: 4\nheight: 16\nwidth: 16\nmax_delta_height: 4\nmax_delta_width: 4\n"
+        "batch_size: 1\nlog_dir: a_file\n"
+    )
+    (tmp / "full").mkdir()
+    (tmp / "full" / "keep.txt").write_text("mine")
+    for folder in ("size_in", "size_masks"):
+        (tmp / folder).mkdir()
+    _image(tmp / "size_in" / "p.png")
+    _mask(tmp / "size_masks" / "p.png", H + 8, W)
 
 
 INPAINT = ["inpaint", "--checkpoint", "{ckpt}"]
@@ -267,7 +278,32 @@ CASES = {
         1,
         "not a deepfill-tf training run",
     ),
+    "convert output is a file": Case(
+        ["convert", "--to", "tf1", "--checkpoint", "{ckpt}", "--output", "a_file"],
+        1,
+        "--output a_file: exists and is not a folder",
+    ),
+    "convert output folder holds files": Case(
+        ["convert", "--to", "tf1", "--checkpoint", "{ckpt}", "--output", "full"],
+        1,
+        "already holds files (use --overwrite",
+    ),
+    "convert checkpoint missing": Case(
+        ["convert", "--to", "tf1", "--checkpoint", "nope", "--output", "conv"],
+        1,
+        "nope: checkpoint not found",
+    ),
+    "batch size mismatch names the file": Case(
+        [*INPAINT, "--input-dir", "size_in", "--mask-dir", "size_masks", "--output-dir", "so"],
+        1,
+        "p.png",
+    ),
     # train
+    "train log_dir is a file": Case(
+        ["train", "--config", "logdir_file.yml", "--max-iters", "1"],
+        1,
+        "log_dir a_file: exists and is not a folder",
+    ),
     "train config missing": Case(["train", "--config", "nope.yml"], 1, "nope.yml"),
     "train unknown config key": Case(["train", "--config", "bad.yml"], 1, "cnumm"),
 }

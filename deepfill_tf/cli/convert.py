@@ -11,6 +11,9 @@ The result holds the generator under the original variable names (``inpaint_net/
 from __future__ import annotations
 
 import argparse
+import os
+
+from deepfill_tf.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +31,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write the discriminator variables",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --output folder that already holds files (as export --overwrite)",
+    )
+
+
+def check_inputs(args) -> None:
+    """Before TensorFlow: the checkpoint exists; --output is not a file, not the checkpoint's
+    own folder, and not a folder with files in it (unless --overwrite)."""
+    if not os.path.exists(args.checkpoint) and not os.path.exists(args.checkpoint + ".index"):
+        raise InputError(f"{args.checkpoint}: checkpoint not found")
+    output = args.output
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise InputError(f"--output {output}: exists and is not a folder")
+    source = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(args.checkpoint)
+    if os.path.realpath(output) == os.path.realpath(source or "."):
+        raise InputError(f"--output {output} is the checkpoint's own folder: choose another one")
+    if os.path.isdir(output) and os.listdir(output) and not args.overwrite:
+        raise InputError(
+            f"--output {output} already holds files (use --overwrite or another folder)"
+        )
 
 
 def run(args) -> int:

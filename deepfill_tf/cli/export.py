@@ -75,7 +75,10 @@ def run(args) -> int:
     from deepfill_tf.export.saved_model import export_saved_model, load_exportable_generator
 
     hd_crop = export_hd_crop(args)
+    print(f"loading {args.checkpoint}", flush=True)
     generator, _ = load_exportable_generator(args.checkpoint, args.model)
+    what = {"tflite": "a TFLite model", "onnx": "an ONNX model"}.get(args.format, "a SavedModel")
+    print(f"tracing the model and writing {what} (this can take a minute)", flush=True)
     common = {"overwrite": args.overwrite, "original_postprocess": args.original_postprocess}
     height, width = args.size or (None, None)
     if args.format == "tflite":

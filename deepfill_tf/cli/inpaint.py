@@ -154,6 +154,11 @@ def _find_mask(mask_dir: str, name: str, stem: str) -> str:
     return exact  # reported as missing when its job runs
 
 
+def _is_batch(args) -> bool:
+    """--flist or --input-dir: items are reported one by one and a failure skips the item."""
+    return bool(args.flist or args.input_dir)
+
+
 def _checkpoint_exists(path: str) -> bool:
     """A folder, a file, or a prefix some files start with (``snap-0`` -> ``snap-0.index``)."""
     if os.path.exists(path):
@@ -196,13 +201,13 @@ def check_inputs(args) -> None:
     for name, path in extras.items():
         if not os.path.isfile(path):
             raise InputError(f"--{name} {path}: no such file")
-    if len(jobs) == 1:
+    if not _is_batch(args):
         for flag, path in (("--image", jobs[0][0]), ("--mask", jobs[0][1])):
             if not os.path.isfile(path):
                 what = "is a directory, not an image" if os.path.isdir(path) else "no such file"
                 raise InputError(f"{flag} {path}: {what}")
     inputs = [p for job in jobs for p in job[:2]] + list(extras.values())
-    what = "--output" if len(jobs) == 1 else "output"
+    what = "output" if _is_batch(args) else "--output"
     for _, _, output in jobs:
         if args.output_dir is None:
             _check_output(output, what)
@@ -231,7 +236,8 @@ def _write_output(args, path: str, rgb, inputs) -> None:
 def _item_error(error: Exception, image_path: str, args) -> str:
     """One line for a failed batch item: ours as it is, anything else with the image's name."""
     if isinstance(error, DeepfillError):
-        return str(error)
+        text = str(error)  # name the pair when the message does not (e.g. a size mismatch)
+        return text if os.path.basename(image_path) in text else f"{image_path}: {text}"
     import argparse as _argparse
 
     from deepfill_tf.cli.main import describe_unexpected, verbose_requested
@@ -250,6 +256,7 @@ def run(args) -> int:
 
     started = time.monotonic()
     jobs = getattr(args, "jobs", None) or _jobs(args)
+    batch = _is_batch(args)
     inpainter = load_inpainter(args.checkpoint, args.model, **family_options(args))
     options = hd_options(args, inpainter.family)
     apply_attention_budget(args, inpainter)
@@ -278,15 +285,15 @@ def run(args) -> int:
                 (image_path, mask_path, *family_inputs(args).values()),
             )
         except Exception as e:  # batch: report the item, go on with the next one
-            if len(jobs) == 1:
+            if not batch:
                 raise
             failures += 1
             message = _item_error(e, image_path, args)
             print(f"deepfill-tf inpaint: error: {message} (skipped)", file=sys.stderr)
             continue
-        if len(jobs) > 1:
+        if batch:
             print(f"{image_path} -> {output_path}")
-    if len(jobs) > 1:
+    if batch:
         print(f"{len(jobs) - failures} inpainted, {failures} failed")
     elif not args.quiet:
         height, width = image.shape[:2]

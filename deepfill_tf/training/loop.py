@@ -77,6 +77,12 @@ def prepare_run_dir(config: TrainConfig, log_dir: str) -> str:
             the family's ``architecture_keys``) differs, so its checkpoints could not be
             restored into this model.
     """
+    if os.path.exists(log_dir) and not os.path.isdir(log_dir):
+        raise ConfigError(f"log_dir {log_dir}: exists and is not a folder")
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"log_dir {log_dir}: cannot create ({e.strerror})") from None
     path = os.path.join(log_dir, CONFIG_NAME)
     if os.path.isfile(path):
         try:
@@ -375,6 +381,7 @@ class Trainer:
         step, saved_at, metrics, stopped_by = start, None, {}, None
         phase = phase_at(self.phases, step)
         self._enter(phase, step)
+        self.log("tracing the training step (the first step takes longest; then progress)")
         try:
             while step < max_iters:
                 if phase is not phase_at(self.phases, step):
