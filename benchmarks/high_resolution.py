@@ -106,7 +106,7 @@ def make_mask(kind: str, width: int, height: int, hole: int = 512, seed: int = 0
     return mask
 
 
-def _build(model: str, max_attention_mb):
+def _build(model: str, max_attention_mb, foreground_margin=None):
     from deepfill_tf.inference.hd_strategy import BatchedInpainter, set_attention_options
 
     if model == "demo":
@@ -120,6 +120,8 @@ def _build(model: str, max_attention_mb):
         inpainter = Inpainter(DeepFillV2Generator(cnum=48).build_for(64, 64))
     if max_attention_mb is not None:
         set_attention_options(inpainter.generator, max_attention_mb=max_attention_mb)
+    if foreground_margin is not None:  # only the attention cells near the hole (not exact)
+        set_attention_options(inpainter.generator, foreground_margin=foreground_margin)
     return BatchedInpainter(inpainter)
 
 
@@ -136,7 +138,7 @@ def run_config(cfg: dict) -> dict:
     row = dict(cfg)
     width, height = _size(cfg["size"])
     t0 = time.perf_counter()
-    infer = _build(cfg["model"], cfg.get("max_attention_mb"))
+    infer = _build(cfg["model"], cfg.get("max_attention_mb"), cfg.get("attention_margin"))
     warm = np.zeros((64, 64, 3), np.uint8)
     warm_hole = np.zeros((64, 64), np.float32)
     warm_hole[16:32, 16:32] = 1
@@ -315,6 +317,12 @@ def main(argv=None) -> int:
     parser.add_argument("--resize-limit", type=int, default=1024, help="--hd-resize-limit")
     parser.add_argument("--crop-margin", type=int, default=128, help="--hd-crop-margin (px)")
     parser.add_argument("--max-attention-mb", type=float, default=None)
+    parser.add_argument(
+        "--attention-margin",
+        type=int,
+        default=None,
+        help="ContextualAttention(foreground_margin=N): only cells near the hole (not exact)",
+    )
     parser.add_argument("--original-max-pixels", type=int, default=2048 * 1536)
     parser.add_argument("--all", action="store_true", help="run original at every size")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per configuration (s)")
@@ -347,6 +355,7 @@ def main(argv=None) -> int:
             "resize_limit": args.resize_limit,
             "crop_margin": args.crop_margin,
             "max_attention_mb": args.max_attention_mb,
+            "attention_margin": args.attention_margin,
         }
         for model in _csv(args.models)
         for size in _csv(args.sizes)
