@@ -71,6 +71,28 @@ def ckpt(tmp_path_factory) -> str:
     return write_tf1_checkpoint(arrays, str(tmp_path_factory.mktemp("ckpt")))
 
 
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> str:
+    """A tiny DeepFill v2 training run with checkpoints at steps 0 and 2, the latest truncated
+    (as a kill or a full disk while saving leaves it)."""
+    from deepfill_tf.config import load_config
+    from deepfill_tf.training.loop import Trainer, prepare_run_dir
+
+    log_dir = str(tmp_path_factory.mktemp("train") / "run")
+    config = load_config("deepfill_v2_tiny", [f"log_dir={log_dir}"])
+    trainer = Trainer(config, log=lambda m: None)
+    prepare_run_dir(config, log_dir)
+    trainer.checkpoints.save()
+    trainer.step.assign(2)
+    trainer.checkpoints.save()
+    data = os.path.join(log_dir, "ckpt-2.data-00000-of-00001")
+    with open(data, "rb") as f:
+        content = f.read()
+    with open(data, "wb") as f:
+        f.write(content[: len(content) // 2])
+    return log_dir
+
+
 # ---------------------------------------------------------------- the corpus
 
 
@@ -82,8 +104,9 @@ class Case:
     argv: list
     code: int
     message: str
-    may_create: set = field(default_factory=set)
+    may_create: set = field(default_factory=set)  # "dir/**": anything under dir
     kind: str = "error"  # or "warning"
+    prefix: str | None = None  # default "deepfill-tf <command>: <kind>:"
 
 
 def _setup(tmp) -> None:
@@ -298,6 +321,37 @@ CASES = {
         1,
         "p.png",
     ),
+    # a training run whose latest checkpoint is truncated: the previous one, with a warning
+    "truncated run checkpoint to inpaint": Case(
+        ["inpaint", "--checkpoint", "{run}", "--image", "img.png", "--mask", "mask.png"]
+        + ["--output", "o.png", "--quiet"],
+        0,
+        "ckpt-2 in ",
+        {"o.png"},
+        "warning",
+        "deepfill-tf: warning:",
+    ),
+    "truncated run checkpoint to export": Case(
+        ["export", "--checkpoint", "{run}", "--output", "exp"],
+        0,
+        "using ckpt-0, the newest readable checkpoint",
+        {"exp/**"},
+        "warning",
+        "deepfill-tf: warning:",
+    ),
+    "truncated run checkpoint to convert": Case(
+        ["convert", "--to", "tf1", "--checkpoint", "{run}", "--output", "conv"],
+        0,
+        "using ckpt-0",
+        {"conv/**"},
+        "warning",
+        "deepfill-tf: warning:",
+    ),
+    "truncated run checkpoint by prefix": Case(
+        ["convert", "--to", "tf1", "--checkpoint", "{run}/ckpt-2", "--output", "conv"],
+        1,
+        "ckpt-2 is unreadable",
+    ),
     # train
     "train log_dir is a file": Case(
         ["train", "--config", "logdir_file.yml", "--max-iters", "1"],
@@ -328,24 +382,30 @@ def _snapshot(root) -> dict[str, str | None]:
     return out
 
 
+def _allowed(path: str, may_create: set) -> bool:
+    return path in may_create or any(
+        p.endswith("/**") and (path == p[:-3] or path.startswith(p[:-2])) for p in may_create
+    )
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_input(name, ckpt, tmp_path, capfd, monkeypatch):
+def test_bad_input(name, ckpt, run, tmp_path, capfd, monkeypatch):
     case = CASES[name]
     _setup(tmp_path)
     monkeypatch.chdir(tmp_path)
     before, ckpt_before = _snapshot(tmp_path), _snapshot(os.path.dirname(ckpt))
-    argv = [a.replace("{ckpt}", ckpt) for a in case.argv]
+    argv = [a.replace("{ckpt}", ckpt).replace("{run}", run) for a in case.argv]
     code = main(argv)
     out, err = capfd.readouterr()
     assert code == case.code, f"{name}: exit {code}, stderr:\n{err}"
     assert "Traceback" not in err, err
     lines = err.splitlines()
     assert len(lines) == 1, f"{name}: {len(lines)} stderr lines:\n{err}"
-    prefix = f"deepfill-tf {argv[0]}: {case.kind}:"
+    prefix = case.prefix or f"deepfill-tf {argv[0]}: {case.kind}:"
     assert lines[0].startswith(prefix) and case.message in lines[0], lines[0]
     after = _snapshot(tmp_path)
-    new = set(after) - set(before)
-    assert new <= case.may_create, f"{name}: left behind {sorted(new - case.may_create)}"
+    new = {p for p in set(after) - set(before) if not _allowed(p, case.may_create)}
+    assert not new, f"{name}: left behind {sorted(new)}"
     assert {k: after.get(k) for k in before} == before, f"{name}: an input changed or vanished"
     assert _snapshot(os.path.dirname(ckpt)) == ckpt_before, "the checkpoint changed"
 
