@@ -37,6 +37,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from deepfill_tf.errors import CheckpointError, DeepfillError
 from deepfill_tf.inference.hd_strategy import crop_around_hole_graph
+from deepfill_tf.inference.loading import load_generator
 from deepfill_tf.inference.pipeline import MIN_SIDE, inpaint_uint8
 from deepfill_tf.registry import families, get_family
 
@@ -406,8 +407,6 @@ def load_exportable_generator(checkpoint: str, model: str = "auto"):
       CheckpointError: unreadable checkpoint, another model than ``model``, or a family that
         does not export (``Family.exportable``).
     """
-    from deepfill_tf.inference.loading import load_generator
-
     generator, spec = load_generator(checkpoint, model)
     if not get_family(spec.family).exportable:
         can = ", ".join(f.label for f in families() if f.exportable)

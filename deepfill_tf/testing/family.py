@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from deepfill_tf.convert.tf1_checkpoint import tf1_variable_table
+from deepfill_tf.export.saved_model import export_saved_model
 from deepfill_tf.inference.inpainter import Inpainter
 from deepfill_tf.inference.pipeline import inpaint_uint8
 from deepfill_tf.registry import Family
@@ -112,8 +113,6 @@ def _train_one_step(family: Family, config) -> None:
 
 
 def _export_round_trip(generator, image, mask, extras, expected) -> None:
-    from deepfill_tf.export.saved_model import export_saved_model
-
     with tempfile.TemporaryDirectory() as tmp:
         path = export_saved_model(generator, os.path.join(tmp, "model"))
         served = tf.saved_model.load(path).signatures["inpaint_tensors"]

@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from deepfill_tf.config import TrainConfig
+from deepfill_tf.data import make_dataset
 from deepfill_tf.errors import ConfigError
 
 # A batch of images (B, H, W, 3), or a tuple such as (images, edges).
@@ -135,8 +136,6 @@ class Task:
 
     def make_dataset(self, seed: int) -> tf.data.Dataset:
         """Global batches of training images from ``config.train_data`` (repeated)."""
-        from deepfill_tf.data import make_dataset
-
         c = self.config
         if not c.train_data:
             raise ConfigError("key 'train_data' is empty: give a .flist, a folder or tfds:NAME")
