@@ -8,7 +8,9 @@ setup(
     description="TensorFlow 2 / Keras 3 reimplementation of DeepFill v1/v2 and SC-FEGAN (and "
     "the partial-convolution layer) that runs the original TF1 checkpoints.",
     python_requires=">=3.10",
-    packages=find_packages(include=["deepfill_tf", "deepfill_tf.*", "neuralgym_compat", "neuralgym_compat.*"]),
+    packages=find_packages(
+        include=["deepfill_tf", "deepfill_tf.*", "neuralgym_compat", "neuralgym_compat.*"]
+    ),
     package_data={"deepfill_tf.ui": ["static/*"]},  # the page of deepfill-tf ui
     install_requires=[
         "tensorflow>=2.16",
@@ -19,8 +21,10 @@ setup(
         "pyyaml",
         "tensorboard",
         "opencv-python-headless",  # GLCIC --postprocess (fast marching + Poisson blending)
-        "flask>=3", "waitress>=3",  # deepfill-tf ui: the web page and its REST API
-        "scipy", "matplotlib",  # deepfill-tf evaluate: SSIM filter, FID sqrtm, report plots
+        "flask>=3",
+        "waitress>=3",  # deepfill-tf ui: the web page and its REST API
+        "scipy",
+        "matplotlib",  # deepfill-tf evaluate: SSIM filter, FID sqrtm, report plots
     ],
     extras_require={
         "test": ["pytest", "ruff==0.17.6", "selenium", "scikit-image"],
