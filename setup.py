@@ -5,8 +5,8 @@ from setuptools import find_packages, setup
 setup(
     name="deepfill_tf",
     version="0.1.0",
-    description="TensorFlow 2 / Keras 3 reimplementation of DeepFill v1/v2 and SC-FEGAN (and "
-    "the partial-convolution layer) that runs the original TF1 checkpoints.",
+    description="TensorFlow 2 / Keras 3 reimplementation of GLCIC, Context Encoders, DeepFill "
+    "v1/v2, the partial-convolution UNet and SC-FEGAN that runs the original released models.",
     python_requires=">=3.10",
     packages=find_packages(
         include=["deepfill_tf", "deepfill_tf.*", "neuralgym_compat", "neuralgym_compat.*"]
