@@ -250,7 +250,8 @@ def _string_constants(path: pathlib.Path) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "folder", ["config", "training", "inference", "export", "cli", "convert", "data"]
+    "folder",
+    ["config", "training", "inference", "export", "cli", "convert", "data", "ui", "evaluation"],
 )
 def test_no_model_name_literals_outside_the_family_homes(folder):
     names = {name for f in families() if f.name != "toy" for name in (f.name, *f.aliases)}
