@@ -16,10 +16,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", default=os.path.join(REPO, "checkpoints", "demo"))
-    parser.add_argument("--image", default=os.path.join(REPO, "examples", "demo", "coffee.png"))
-    parser.add_argument("--mask", default=os.path.join(REPO, "examples", "demo", "coffee_mask.png"))
-    parser.add_argument("--output-dir", default="out/demo")
+    parser.add_argument(
+        "--checkpoint",
+        default=os.path.join(REPO, "checkpoints", "demo"),
+        help="model to run (default: the bundled demo model, DeepFill v2 cnum 12)",
+    )
+    parser.add_argument(
+        "--image",
+        default=os.path.join(REPO, "examples", "demo", "coffee.png"),
+        help="photo to inpaint (default: the bundled coffee.png, held out of training)",
+    )
+    parser.add_argument(
+        "--mask",
+        default=os.path.join(REPO, "examples", "demo", "coffee_mask.png"),
+        help="its mask, white = hole (default: the bundled coffee_mask.png)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default="out/demo",
+        help="folder for <name>_inpainted.png and <name>_side_by_side.png (default out/demo)",
+    )
 
 
 def hole_psnr(result: np.ndarray, reference: np.ndarray, hole: np.ndarray) -> float:
