@@ -42,7 +42,7 @@ def quiet_tensorflow(before_first_op=None) -> None:
     after the import and before TensorFlow initialises its devices: the place to configure
     logical devices or a multi-worker strategy. Set DEEPFILL_TF_VERBOSE=1 to see the logs.
     """
-    if os.environ.get("DEEPFILL_TF_VERBOSE") or "tensorflow" in sys.modules:
+    if verbose_requested() or "tensorflow" in sys.modules:
         import tensorflow  # noqa: F401
 
         if before_first_op:
