@@ -19,16 +19,26 @@ Modes:
 
 Timing: 2 warm-up calls (the first one traces / compiles), then ``--repeats`` timed calls; the
 median and the minimum are reported. Outputs are fetched to NumPy inside the timed region.
-The original TF1 anchors (REFERENCE.md, batch 1, idle machine) are 337 / 1788 ms (v2 256 / 512)
-and 267 / 1680 ms (v1); "x orig" is our median over that anchor (target <= 0.9 at 512).
-GFLOP/s use REFERENCE.md's nominal counts (the attention skips masked patches, so it does
-fewer); "%ceil" divides them by this machine's fp32 matmul rate, measured with a 3072^3 tf
-matmul at the start and end of the run. REFERENCE.md quotes ~186 GFLOP/s for the machine of
-the anchors: a much higher figure here means a faster host and a flattering "x orig".
+
+The original: with ``--original-python`` and mirrors of JiahuiYu/generative_inpainting and
+JiahuiYu/neuralgym (``--original-repo`` / ``--neuralgym-repo`` or DEEPFILL_REPO /
+NEURALGYM_REPO), every ``pipeline`` row at batch 1 (uint8 RGB in, uint8 out: what test.py's
+graph computes) is paired with the original test.py graph of the same version and size,
+timed by the shared ``original_bench`` tool in its own process (``infer:vN:SIZE``: batch 1,
+uint8 out, same warm-up and repeat counts). The pair runs ``--rounds`` times, alternating
+which side goes first, and "x orig" is our median over the original's median of the same
+round; the summary gives the ratio of the medians over rounds. Without the original, absolute
+figures only, and the script says that no ratio was measured (speed differs from one machine
+of this kind to the next, so no anchor from another machine is used).
+
+GFLOP/s use REFERENCE.md's nominal forward counts (the attention skips masked patches, so it
+does fewer); "%ceil" divides them by this machine's fp32 matmul rate, measured with a 3072^3
+tf matmul at the start and end of the run.
 A second busy process on 2 cores makes timings 2-6x slower: the load average before and after,
 and per configuration the process CPU use over wall time ("cpu/wall", about 2.0 when both
 cores were ours) and the cores other processes kept busy meanwhile ("others", from
-/proc/stat; 0 when idle) are recorded so a reader can judge the numbers.
+/proc/stat; 0 when idle) are recorded so a reader can judge the numbers. The header and the
+JSON give the CPU model and flags (/proc/cpuinfo).
 
 Examples:
   python benchmarks/inference.py                          # everything (about 10-20 minutes)
@@ -37,6 +47,8 @@ Examples:
   python benchmarks/inference.py --models v2 --sizes 512 --batches 1 --modes function \\
       --env-tunables                                      # glibc malloc tunables on vs off
   python benchmarks/inference.py --profile --sizes 512    # where the v2 forward spends time
+  DEEPFILL_REPO=... NEURALGYM_REPO=... python benchmarks/inference.py --modes pipeline \
+      --batches 1 --rounds 2 --original-python ../orig-venv/bin/python   # ratios vs original
 """
 
 from __future__ import annotations
@@ -56,6 +68,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchinfo  # noqa: E402  (the benchmarks' shared helpers, pure Python)
+
 RESULT_MARKER = "@@BENCH_RESULT@@ "
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "inference.json"
 MODES = ("eager", "function", "xla", "pipeline")
@@ -65,8 +80,6 @@ ENV_PREFIXES = (
     *("OMP_", "KMP_", "DNNL_", "ONEDNN_", "MKL_", "GLIBC_", "MALLOC_", "XLA_"),
 )
 
-# The original TF1 graphs (test.py), batch 1, median of 7, idle machine (REFERENCE.md), in ms.
-ORIGINAL_MS = {("v1", 256): 267.0, ("v1", 512): 1680.0, ("v2", 256): 337.0, ("v2", 512): 1788.0}
 # Forward FLOPs per image (1 MAC = 2 FLOPs) from REFERENCE.md, in GFLOP.
 REFERENCE_GFLOP = {("v1", 256): 51.6, ("v1", 512): 287.0, ("v2", 256): 55.5, ("v2", 512): 283.0}
 # Published widths and the --tiny widths.
@@ -283,7 +296,7 @@ def run_config(cfg: dict) -> dict:
 
 def matmul_ceiling(n: int = 3072, repeats: int = 5) -> dict:
     """This machine's fp32 matmul rate right now: best of ``repeats`` n x n x n tf matmuls
-    (GFLOP/s, all cores), to judge the achieved GFLOP/s (REFERENCE.md quotes ~186)."""
+    (GFLOP/s, all cores), to judge the achieved GFLOP/s."""
     import tensorflow as tf
 
     a = tf.random.stateless_normal((n, n), seed=(1, 2))
@@ -445,7 +458,7 @@ def _calibrate(env: dict, timeout: float):
 
 def add_derived(row: dict, ceiling: float | None = None) -> dict:
     """GFLOP/s against REFERENCE.md's counts (and as a share of the measured matmul
-    ceiling), ms per image, ratio to the original anchor."""
+    ceiling), ms per image."""
     if row.get("status") != "ok":
         return row
     model, size, batch = row["model"], row["size"], row["batch"]
@@ -455,11 +468,65 @@ def add_derived(row: dict, ceiling: float | None = None) -> dict:
         row["gflops_achieved"] = row["gflop_per_image"] * batch / (row["median_ms"] / 1e3)
         if ceiling:
             row["share_of_matmul_ceiling"] = row["gflops_achieved"] / ceiling
-        anchor = ORIGINAL_MS.get((model, size))
-        if anchor and batch == 1:
-            row["original_ms"] = anchor
-            row["ratio_vs_original"] = row["median_ms"] / anchor
     return row
+
+
+def spawn_original(cfg: dict, bench, timeout: float) -> dict:
+    """The original test.py graph of cfg's model and size, batch 1, in its own process
+    (the shared tool's ``infer`` case); a row shaped like ours (mode "original")."""
+    cmd = [bench.python, bench.script, "--child", "--mode", "infer", "--version", cfg["model"]]
+    cmd += ["--size", str(cfg["size"]), "--warmup", str(cfg["warmup"])]
+    cmd += ["--runs", str(cfg["repeats"])]
+    cmd += ["--deepfill-repo", bench.repo, "--neuralgym-repo", bench.neuralgym]
+    raw = benchinfo.run_child(cmd, "RESULT ", bench.env(), timeout)
+    row = {**cfg, "mode": "original", "alloc": "-", "batch": 1}
+    if "error" in raw:
+        return {**row, "status": "error", "error": raw["error"]}
+    return {
+        **row,
+        "status": "ok",
+        "median_ms": raw["median_ms"],
+        "min_ms": raw["min_ms"],
+        "peak_rss_mb": raw["peak_rss_MiB"],
+        "graph_build_and_init_s": raw["graph_build_and_init_s"],
+        "process_cpu_over_wall": raw["process_cpu_over_wall"],
+        "loadavg_start": raw["loadavg_before"],
+        "loadavg_end": raw["loadavg_after"],
+    }
+
+
+def original_ratios(rows: list[dict]) -> list[dict]:
+    """Per model and size: our pipeline (batch 1) median over the original's, per round and
+    as the ratio of the medians over rounds."""
+    out = []
+    keys = sorted({(r["model"], r["size"]) for r in rows if r.get("mode") == "original"})
+    for model, size in keys:
+        ours, orig, per_round = [], [], []
+        for r in sorted({x.get("round", 0) for x in rows}):
+            pick = [
+                x
+                for x in rows
+                if (x["model"], x["size"], x.get("round", 0)) == (model, size, r)
+                and x.get("status") == "ok"
+            ]
+            a = [x["median_ms"] for x in pick if x["mode"] == "pipeline" and x["batch"] == 1]
+            b = [x["median_ms"] for x in pick if x["mode"] == "original"]
+            if a and b:
+                ours.append(a[0])
+                orig.append(b[0])
+                per_round.append(round(a[0] / b[0], 3))
+        if ours:
+            out.append(
+                {
+                    "model": model,
+                    "size": size,
+                    "ours_ms": statistics.median(ours),
+                    "original_ms": statistics.median(orig),
+                    "ratio": statistics.median(ours) / statistics.median(orig),
+                    "ratio_per_round": per_round,
+                }
+            )
+    return out
 
 
 def _pct(v):
@@ -482,6 +549,13 @@ def format_table(rows: list[dict]) -> str:
         if r.get("status") != "ok":
             lines.append(pre + r.get("error", "failed"))
             continue
+        if r["mode"] == "original":
+            lines.append(
+                pre + f"{r['median_ms']:>10.1f} {r['min_ms']:>9.1f} {r['median_ms']:>8.1f} "
+                f"{'-':>8} {'-':>5} {'1.00':>7} {r['peak_rss_mb']:>7.0f} {'-':>10} {'-':>6} "
+                f"{_fmt(r.get('process_cpu_over_wall'), '8.2f'):>8} {'-':>6}"
+            )
+            continue
         lines.append(
             pre + f"{r['median_ms']:>10.1f} {r['min_ms']:>9.1f} {r['ms_per_image']:>8.1f} "
             f"{_fmt(r.get('gflops_achieved'), '8.1f'):>8} "
@@ -501,6 +575,7 @@ def machine_info() -> dict:
             return None
 
     return {
+        **benchinfo.machine(),
         "cpu_count": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),
@@ -545,6 +620,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="op-level profile of the v2 forward (function mode) at each --sizes x --batches",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with the original: times each pipeline/batch-1 row and its original counterpart"
+        " are run, alternating which goes first",
+    )
+    benchinfo.OriginalBench.add_arguments(p)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.models = _csv(args.models)
@@ -579,8 +662,16 @@ def main(argv=None) -> int:
     mask = hole_mask(max(args.sizes))
     meta["hole_fraction"] = float(mask.mean())
     meta["attention_patches_masked"] = attention_patches_masked(mask)
-    meta["original_ms"] = {f"{m} {s}": v for (m, s), v in ORIGINAL_MS.items()}
     meta["reference_gflop"] = {f"{m} {s}": v for (m, s), v in REFERENCE_GFLOP.items()}
+    bench = benchinfo.OriginalBench.from_args(args)
+    why_not = "--tiny has no original counterpart" if args.tiny else bench.missing()
+    meta["original"] = None if why_not else bench.commits()
+    meta["no_ratio_because"] = why_not
+    print(benchinfo.header(meta))
+    print(
+        "original: "
+        + (f"timed in this run {meta['original']}" if not why_not else f"not timed ({why_not})")
+    )
     print(
         f"cpu_count {meta['cpu_count']} (affinity {meta['affinity']}), TF {meta['tensorflow']}, "
         f"Keras {meta['keras']}, oneDNN {meta['onednn']}, env {meta['env']}"
@@ -622,13 +713,27 @@ def main(argv=None) -> int:
         for model, size, batch, mode, (alloc, env) in grid:
             cfg = {"model": model, "size": size, "batch": batch, "mode": mode, "alloc": alloc}
             cfg.update(tiny=args.tiny, repeats=args.repeats, warmup=args.warmup)
-            if args.wait_idle > 0:
-                cfg["busy_cores_before"] = round(wait_for_idle(args.wait_idle), 2)
-            row = add_derived(spawn(cfg, env, args.timeout), meta["matmul_gflops_before"])
-            doc["results"].append(row)
-            new_rows.append(row)
-            save()
-            print(format_table([row]).splitlines()[-1], flush=True)
+            paired = why_not is None and mode == "pipeline" and batch == 1
+            for r in range(args.rounds if paired else 1):
+                sides = ["ours", "original"] if paired else ["ours"]
+                done = {}
+                for side in sides if r % 2 == 0 else sides[::-1]:
+                    if args.wait_idle > 0:
+                        cfg["busy_cores_before"] = round(wait_for_idle(args.wait_idle), 2)
+                    if side == "original":
+                        row = spawn_original({**cfg, "round": r}, bench, args.timeout)
+                    else:
+                        row = spawn({**cfg, "round": r}, env, args.timeout)
+                        row = add_derived(row, meta["matmul_gflops_before"])
+                    done[side] = row
+                    doc["results"].append(row)
+                    new_rows.append(row)
+                    save()
+                    print(format_table([row]).splitlines()[-1], flush=True)
+                ours, orig = done.get("ours"), done.get("original")
+                if ours and orig and ours.get("status") == orig.get("status") == "ok":
+                    ours["original_ms"] = orig["median_ms"]
+                    ours["ratio_vs_original"] = ours["median_ms"] / orig["median_ms"]
     meta["loadavg_after"] = _load_average()
     meta["matmul_gflops_after"] = _calibrate(base_env, args.timeout)
     if not args.profile:
@@ -639,6 +744,17 @@ def main(argv=None) -> int:
             add_derived(row, ceiling)
         print()
         print(format_table(doc["results"]))
+        doc["original_ratios"] = original_ratios(new_rows)
+        if doc["original_ratios"]:
+            print("\nours (pipeline, batch 1) / original test.py graph, same run:")
+            for q in doc["original_ratios"]:
+                print(
+                    f"  {q['model']} {q['size']}x{q['size']}: {q['ours_ms']:.0f} ms /"
+                    f" {q['original_ms']:.0f} ms = {q['ratio']:.2f}x (per round"
+                    f" {q['ratio_per_round']})"
+                )
+        else:
+            print(f"\nno ratio measured: {why_not or 'no pipeline rows at batch 1'}")
     save()
     print(
         f"\nload average after: {meta['loadavg_after']}; fp32 matmul "

@@ -7,6 +7,7 @@ v1) and "Free-Form Image Inpainting with Gated Convolution" (ICCV 2019, v2).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from deepfill_tf.ops.resize import resize_nearest_align_corners
@@ -85,7 +86,12 @@ class GenConv2D(keras.layers.Layer):
             padding="same",
             dilation_rate=self.dilation_rate,
         )
-        y = y + self.bias
+        # BiasAdd, not a broadcasting add: grappler fuses Conv2D + BiasAdd (+ activation) into
+        # one oneDNN kernel and the gradient is one BiasAddGrad. ``y + bias`` (AddV2) makes
+        # the gradient read the conv output's shape, which blocks the fusion, and reduces the
+        # bias gradient with a generic Sum: about 10 % of a training step (docs/performance.md).
+        # Same float additions, as the original's tf.layers.conv2d.
+        y = tf.nn.bias_add(y, self.bias)
         if self.activation is None:
             return y
         if not self.is_gated:

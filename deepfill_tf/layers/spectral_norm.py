@@ -16,6 +16,7 @@ through the iteration), so it must not be used to reproduce DeepFill v2.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -152,7 +153,8 @@ class SNConv2D(keras.layers.Layer):
             data_format="channels_last",
         )
         if self.use_bias:
-            outputs = outputs + self.bias
+            # BiasAdd (fusable with the conv and the activation; see gen_conv.GenConv2D).
+            outputs = tf.nn.bias_add(outputs, self.bias)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
