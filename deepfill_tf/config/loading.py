@@ -254,6 +254,16 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
     return config_from_dict(apply_overrides_to_dict(data, overrides), source)
 
 
+class _ConfigDumper(yaml.SafeDumper):
+    """Mappings in block style (one key per line, the section indented under its name),
+    lists such as ``img_shapes`` in flow style (``[256, 256, 3]``)."""
+
+
+_ConfigDumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, True)
+)
+
+
 def save_config(config: TrainConfig, path: str | os.PathLike) -> pathlib.Path:
     """Write the resolved config as YAML (atomically: temp file + rename); returns the path.
 
@@ -264,7 +274,7 @@ def save_config(config: TrainConfig, path: str | os.PathLike) -> pathlib.Path:
     text = (
         "# Resolved deepfill_tf training config: the shared keys, then the family's section.\n"
         "# Load it with deepfill_tf.config.load_config or `deepfill-tf train --config`.\n"
-        + yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
+        + yaml.dump(config.to_dict(), Dumper=_ConfigDumper, sort_keys=False)
     )
     write_atomic(path, text)
     return path

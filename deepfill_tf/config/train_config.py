@@ -8,8 +8,9 @@ weights, GLCIC's phase lengths, ... A config reads its keys flat (``config.cnum`
 shared or the section's, so a YAML file may be flat or put the section under the family's
 name (``deepfill_v2: {cnum: 48}``); ``save_config`` writes the nested form.
 
-Keys whose published value differs between families (``max_iters``, ``train_spe``,
-``val_psteps``, ``log_dir``, ``lr``) take the family's ``published_defaults()`` unless set.
+Keys whose published value differs between families (``img_shapes``, ``lr``, ``max_iters``,
+``train_spe``, ``val_psteps``, ``log_dir``) take the family's ``published_defaults()`` unless
+set.
 Construction checks every key's type and value and raises a one-line ``ConfigError``
 naming the key. Flat keyword arguments are routed to the section:
 ``TrainConfig(model="deepfill_v2", cnum=8, batch_size=2)``; ``dataclasses.replace`` works
@@ -26,7 +27,7 @@ from deepfill_tf.errors import ConfigError
 from deepfill_tf.registry import families, get_family
 
 # Shared keys whose default comes from the family (Family.published_defaults).
-FAMILY_DEFAULT_KEYS = ("lr", "max_iters", "train_spe", "val_psteps", "log_dir")
+FAMILY_DEFAULT_KEYS = ("img_shapes", "lr", "max_iters", "train_spe", "val_psteps", "log_dir")
 
 
 @dataclasses.dataclass(frozen=True, init=False)

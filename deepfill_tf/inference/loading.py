@@ -86,8 +86,8 @@ def _load_run_generator(prefix: str, model: str):
         detected = family.detect(variables)
         if detected is not None and detected != spec:
             raise CheckpointError(
-                f"{prefix} holds a {detected.label} generator with {dict(detected.options)},"
-                f" but {config_path} describes a {spec.label} with {dict(spec.options)}"
+                f"{prefix} holds a {detected.label} generator with {_sizes(detected)}, but"
+                f" {config_path} describes a {spec.label} with {_sizes(spec)}"
             )
     else:
         spec = detect_spec(variables)  # a prefix copied without its run directory
@@ -95,6 +95,10 @@ def _load_run_generator(prefix: str, model: str):
     generator = get_family(spec.family).build_generator(spec)
     load_tf1_checkpoint(generator, prefix, source=variables)
     return generator, spec
+
+
+def _sizes(spec: ModelSpec) -> str:
+    return ", ".join(f"{k} {v}" for k, v in spec.options.items() if not isinstance(v, bool))
 
 
 def load_inpainter(checkpoint: str, model: str = "auto", **options):
