@@ -255,8 +255,8 @@ def test_context_encoder_train_and_resume(tmp_path, capsys):
 
 
 def test_original_preprocess_sizes(tmp_path, capsys, glcic):
-    """The library call returns inpaint.lua's size; the CLI, which writes the input's size,
-    refuses with one line when that size differs (and for --hd-strategy crops)."""
+    """The library call and the CLI return inpaint.lua's size (long side <= --maxdim,
+    multiples of 4), the whole image at once even when it is large."""
     from deepfill_tf.inference.loading import load_inpainter
 
     rng = np.random.default_rng(5)
@@ -267,21 +267,32 @@ def test_original_preprocess_sizes(tmp_path, capsys, glcic):
     assert inp(image, mask).shape == (24, 64, 3)
     Image.fromarray(image).save(tmp_path / "odd.png")
     Image.fromarray((mask * 255).astype(np.uint8)).save(tmp_path / "odd_mask.png")
-    line = _inpaint_error(
-        capsys, tmp_path, glcic / "completionnet.t7", tmp_path / "odd.png",
-        tmp_path / "odd_mask.png", "--original-preprocess",
+    out = tmp_path / "odd_out.png"
+    code, _, err = run(
+        capsys, "inpaint", "--checkpoint", glcic / "completionnet.t7", "--image",
+        tmp_path / "odd.png", "--mask", tmp_path / "odd_mask.png", "--output", out,
+        "--original-preprocess",
     )  # fmt: skip
-    assert "runs this 130x50 image at 132x52" in line
+    assert code == 0, err
+    assert read(out).shape == (52, 132, 3) and "output is 132x52 (W x H)" in err
+    lib = load_inpainter(str(glcic / "completionnet.t7"), original_preprocess=True)
+    np.testing.assert_array_equal(read(out), lib(image, mask))
     big = rng.integers(0, 256, (200, 1100, 3), dtype=np.uint8)
     Image.fromarray(big).save(tmp_path / "big.png")
     big_mask = np.zeros((200, 1100), np.uint8)
     big_mask[50:90, 500:560] = 255
     Image.fromarray(big_mask).save(tmp_path / "big_mask.png")
-    line = _inpaint_error(
-        capsys, tmp_path, glcic / "completionnet.t7", tmp_path / "big.png",
-        tmp_path / "big_mask.png", "--original-preprocess",
+    out = tmp_path / "big_lua.png"
+    code, _, err = run(
+        capsys, "inpaint", "--checkpoint", glcic / "completionnet.t7", "--image",
+        tmp_path / "big.png", "--mask", tmp_path / "big_mask.png", "--output", out,
+        "--original-preprocess",
     )  # fmt: skip
-    assert "add --hd-strategy original" in line
+    assert code == 0, err
+    from deepfill_tf.families.glcic.preprocess import original_sizes
+
+    assert read(out).shape == (*original_sizes(200, 1100, maxdim=600), 3)
+    assert max(read(out).shape[:2]) <= 600 and read(out).shape[0] % 4 == 0
     # --postprocess works on the crops of a large image (one at a time).
     out = tmp_path / "big_out.png"
     code, _, err = run(

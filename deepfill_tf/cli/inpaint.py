@@ -274,14 +274,26 @@ def run(args) -> int:
             warning = mask_warning(mask_path, mask, args.mask_channel, args.mask_threshold, exif)
             if hasattr(inpainter, "check"):  # sizes and inputs, before any crop
                 inpainter.check(image, mask, extras)
-            done = inpaint_hd(infer, image, mask, options, **extras)
-            print_notes(done.notes)
+            if inpainter.resizes_output:
+                # The original's own output size (GLCIC --original-preprocess: inpaint.lua's
+                # long side <= --maxdim, multiples of 4): the whole image, no strategy.
+                result = inpainter(image, mask, **extras)
+                if result.shape != image.shape:
+                    print(
+                        f"deepfill-tf inpaint: note: the output is {result.shape[1]}x"
+                        f"{result.shape[0]} (W x H), the size the original runs at",
+                        file=sys.stderr,
+                    )
+            else:
+                done = inpaint_hd(infer, image, mask, options, **extras)
+                print_notes(done.notes)
+                result = done.image
             if warning:  # after the checks: an error is the one line of a bad run
                 print(f"deepfill-tf inpaint: warning: {warning}", file=sys.stderr)
             _write_output(
                 args,
                 output_path,
-                done.image,
+                result,
                 (image_path, mask_path, *family_inputs(args).values()),
             )
         except Exception as e:  # batch: report the item, go on with the next one

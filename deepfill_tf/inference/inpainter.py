@@ -54,6 +54,13 @@ class Inpainter:
         self._fns: dict[tuple[str, ...], Any] = {}
 
     @property
+    def resizes_output(self) -> bool:
+        """True when the output is not the input's size (e.g. GLCIC's
+        ``--original-preprocess``, which writes ``inpaint.lua``'s size): callers then run the
+        whole image as it is, with no large-photo strategy."""
+        return False
+
+    @property
     def label(self) -> str:
         return self.spec.label if self.spec is not None else self.family.label
 

@@ -91,6 +91,10 @@ class GLCICInpainter(Inpainter):
         )
 
     @property
+    def resizes_output(self) -> bool:
+        return bool(self.options.get("original_preprocess"))
+
+    @property
     def host_side(self) -> bool:
         return bool(self.options.get("postprocess") or self.options.get("original_preprocess"))
 
@@ -124,16 +128,6 @@ class GLCICInpainter(Inpainter):
                     " capped at --maxdim): add --hd-strategy original for images this large"
                 )
             maxdim = int(self.options.get("maxdim") or 600)
-            size = preprocess.original_sizes(*image.shape[:2], maxdim=maxdim)
-            if outer is not None and size != tuple(image.shape[:2]):
-                # deepfill-tf inpaint writes images of the input's size (its --hd-strategy
-                # layer checks it); the library call returns inpaint.lua's size.
-                raise InputError(
-                    f"--original-preprocess runs this {image.shape[1]}x{image.shape[0]} image at"
-                    f" {size[1]}x{size[0]} (inpaint.lua: long side <= --maxdim, multiples of 4)"
-                    f" and deepfill-tf inpaint writes the input's size: resize the image to"
-                    f" {size[1]}x{size[0]} first, or leave out --original-preprocess"
-                )
             img, m = preprocess.original_preprocess(
                 preprocess.image_to_float(image), mask, maxdim=maxdim
             )
