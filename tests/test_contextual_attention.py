@@ -18,25 +18,15 @@ from deepfill_tf.layers.contextual_attention import (
 )
 from deepfill_tf.ops.resize import resize_nearest_align_corners
 from deepfill_tf.testing import run_layer_test
+from deepfill_tf.testing.parity import assert_parity
 
 ATOL_ORACLE = 2e-4  # MANIFEST: contextual-attention tensors (attention, flow, output)
 KEYS = ("mask_s8", "mm", "attention", "argmax", "offsets", "flow", "output")
 
 
 def assert_close(actual, expected, what, atol, rtol=0.0):
-    """assert_allclose that says where the arrays diverge (max/mean error, first bad index)."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-    bad = err > atol + rtol * np.abs(expected.astype(np.float64))
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        pytest.fail(
-            f"{what}: {int(bad.sum())}/{bad.size} values off; max err {err.max():.3g}, "
-            f"mean err {err.mean():.3g}, first bad index {first}: "
-            f"got {actual[first]!r}, want {expected[first]!r}"
-        )
-    return float(err.max()) if err.size else 0.0
+    """``assert_parity`` in this file's argument order; returns the max abs error."""
+    return assert_parity(actual, expected, atol, what, rtol=rtol) if np.size(expected) else 0.0
 
 
 # ------------------------------------------------------------------ float64 NumPy reference

@@ -1,8 +1,8 @@
 """DeepFill's contextual attention (Yu et al., CVPR 2018), exact and batched.
 
 Reproduces ``contextual_attention`` of the original generative_inpainting code (v1 and v2 are
-identical except for the flow picture's x2 resize), see ``shared/reference/deepfill.md``,
-"Contextual attention", steps 1-11. Notation: the inputs are at 1/4 of the image size
+identical except for the flow picture's x2 resize; JiahuiYu/generative_inpainting
+``inpaint_ops.py``), step by step. Notation: the inputs are at 1/4 of the image size
 (``h x w``), matching happens at 1/8 (``hs x ws``, ``L = hs * ws`` cells, row-major
 ``l = i * ws + j``).
 
