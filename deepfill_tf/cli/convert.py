@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from deepfill_tf.errors import InputError
+from deepfill_tf.errors import CheckpointError, InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,9 +56,9 @@ def check_inputs(args) -> None:
 
 
 def run(args) -> int:
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     from deepfill_tf.convert.run_checkpoint import read_run_checkpoint, resolve_run_checkpoint
     from deepfill_tf.convert.tf1_checkpoint import tf1_variable_table, write_tf1_checkpoint
-    from deepfill_tf.errors import CheckpointError
     from deepfill_tf.inference.loading import load_generator
 
     prefix = resolve_run_checkpoint(args.checkpoint)

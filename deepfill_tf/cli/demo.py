@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from deepfill_tf.inference.io import read_image, read_mask, write_png
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -46,7 +48,7 @@ def hole_psnr(result: np.ndarray, reference: np.ndarray, hole: np.ndarray) -> fl
 
 
 def run(args) -> int:
-    from deepfill_tf.inference.io import read_image, read_mask, write_png
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     from deepfill_tf.inference.loading import load_inpainter
 
     image = read_image(args.image)

@@ -19,8 +19,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 import time
+
+import numpy
+
+from deepfill_tf.errors import ConfigError, InputError
+from deepfill_tf.evaluation import report, runner
+from deepfill_tf.evaluation.metrics import InceptionFeatures, fid_from_features
+from deepfill_tf.evaluation.report import compare_reports
+from deepfill_tf.evaluation.runner import BASELINES, baseline_method, load_model_method
+from deepfill_tf.evaluation.suites import SUITES, generate_suite, load_suite, write_suite
+from deepfill_tf.fileio import write_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _software() -> dict:
-    import platform
-
-    import numpy
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     import tensorflow
 
     try:
@@ -103,9 +112,6 @@ def _software() -> dict:
 
 
 def _compare(args) -> int:
-    from deepfill_tf.evaluation.report import compare_reports
-    from deepfill_tf.fileio import write_atomic
-
     text = compare_reports(args.compare)
     print(text, end="")
     if args.output:
@@ -115,9 +121,6 @@ def _compare(args) -> int:
 
 
 def _methods(args):
-    from deepfill_tf.errors import ConfigError
-    from deepfill_tf.evaluation.runner import BASELINES, baseline_method, load_model_method
-
     baselines = [m for m in args.model if m in BASELINES]
     families = [m for m in args.model if m not in BASELINES]
     if families and not args.checkpoint:
@@ -143,9 +146,6 @@ def _methods(args):
 
 
 def _suites(args, n_images: int):
-    from deepfill_tf.errors import ConfigError, InputError
-    from deepfill_tf.evaluation.suites import SUITES, generate_suite, load_suite
-
     suites, generated = [], []
     for spec in args.masks:
         if os.path.isdir(spec):
@@ -169,8 +169,6 @@ def _suites(args, n_images: int):
 
 def check_inputs(args) -> None:
     """Cheap checks of flags and paths, before TensorFlow is imported (also run by ``run``)."""
-    from deepfill_tf.errors import ConfigError, InputError
-    from deepfill_tf.evaluation.suites import SUITES
 
     if args.compare:
         for folder in args.compare:
@@ -207,11 +205,8 @@ def run(args) -> int:
     if args.compare:
         return _compare(args)
 
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     import numpy as np
-
-    from deepfill_tf.evaluation import report, runner
-    from deepfill_tf.evaluation.metrics import InceptionFeatures, fid_from_features
-    from deepfill_tf.evaluation.suites import write_suite
 
     # Everything that can be wrong is checked before anything is written.
     features = InceptionFeatures(args.inception_weights) if args.inception_weights else None

@@ -23,6 +23,7 @@ _FLAGS = {
 
 def add_hd_arguments(parser: argparse.ArgumentParser) -> None:
     """The large-photo flags (defaults: ``HDOptions``; None marks "not given")."""
+    # Loaded on use: it imports OpenCV, which only the commands that need it should pay for.
     from deepfill_tf.inference.hd_strategy import STRATEGIES, HDOptions
 
     d = HDOptions()
@@ -73,6 +74,7 @@ def hd_options(args: argparse.Namespace, family=None):
     """``HDOptions`` from the flags; a flag the chosen strategy does not use is an
     ``InputError``. A family's ``trained_hole_px`` attribute (width of the largest training
     hole), when it has one, sets the big-hole note's reference."""
+    # Loaded on use: it imports OpenCV, which only the commands that need it should pay for.
     from deepfill_tf.inference.hd_strategy import HDOptions, check_applicable
 
     strategy = args.hd_strategy or HDOptions().strategy
@@ -87,6 +89,7 @@ def hd_options(args: argparse.Namespace, family=None):
 
 def apply_attention_budget(args: argparse.Namespace, inpainter) -> None:
     """``--max-attention-mb`` onto the model's contextual attention (before its first call)."""
+    # Loaded on use: it imports OpenCV, which only the commands that need it should pay for.
     from deepfill_tf.inference.hd_strategy import set_attention_options
 
     if args.max_attention_mb is None:
@@ -113,6 +116,7 @@ def print_notes(notes) -> None:
 
 def add_export_hd_arguments(parser: argparse.ArgumentParser) -> None:
     """``deepfill-tf export``'s large-photo flags: the strategy baked into the SavedModel."""
+    # Loaded on use: it imports OpenCV, which only the commands that need it should pay for.
     from deepfill_tf.inference.hd_strategy import HDOptions
 
     d = HDOptions()
@@ -138,6 +142,7 @@ def add_export_hd_arguments(parser: argparse.ArgumentParser) -> None:
 
 def export_hd_crop(args: argparse.Namespace):
     """The SavedModel's ``hd_crop`` from the export flags (None: the whole image)."""
+    # Loaded on use: it imports OpenCV, which only the commands that need it should pay for.
     from deepfill_tf.inference.hd_strategy import HDOptions, check_applicable
 
     given = {

@@ -24,10 +24,19 @@ from deepfill_tf.cli.hd_options import (
     hd_options,
     print_notes,
 )
+from deepfill_tf.cli.main import describe_unexpected, verbose_requested
 from deepfill_tf.data.folder import IMAGE_EXTENSIONS
 from deepfill_tf.errors import DeepfillError, InputError
 from deepfill_tf.fileio import refuse_input_overwrite
-from deepfill_tf.inference.io import MASK_CHANNELS, OUTPUT_FORMATS
+from deepfill_tf.inference.io import (
+    MASK_CHANNELS,
+    OUTPUT_FORMATS,
+    mask_warning,
+    output_format,
+    read_image,
+    read_mask,
+    write_image,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -169,7 +178,6 @@ def _checkpoint_exists(path: str) -> bool:
 
 def _check_output(path: str, what: str) -> None:
     """Extension, folder and writability of one output, without writing anything."""
-    from deepfill_tf.inference.io import output_format
 
     if os.path.isdir(path):
         raise InputError(f"{what} {path}: is a folder; give a file name")
@@ -221,7 +229,6 @@ def check_inputs(args) -> None:
 def _write_output(args, path: str, rgb, inputs) -> None:
     """Write one result in its extension's format; the batch output folder is made on first
     use (a run that fails validation leaves no empty folder)."""
-    from deepfill_tf.inference.io import write_image
 
     if args.output_dir:
         try:
@@ -238,9 +245,8 @@ def _item_error(error: Exception, image_path: str, args) -> str:
     if isinstance(error, DeepfillError):
         text = str(error)  # name the pair when the message does not (e.g. a size mismatch)
         return text if os.path.basename(image_path) in text else f"{image_path}: {text}"
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     import argparse as _argparse
-
-    from deepfill_tf.cli.main import describe_unexpected, verbose_requested
 
     if verbose_requested(args):
         import traceback
@@ -250,8 +256,8 @@ def _item_error(error: Exception, image_path: str, args) -> str:
 
 
 def run(args) -> int:
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     from deepfill_tf.inference.hd_strategy import BatchedInpainter, inpaint_hd
-    from deepfill_tf.inference.io import mask_warning, read_image, read_mask
     from deepfill_tf.inference.loading import load_inpainter
 
     started = time.monotonic()

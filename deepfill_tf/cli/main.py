@@ -21,6 +21,8 @@ import os
 import sys
 import traceback
 
+from deepfill_tf.errors import DeepfillError
+
 # name -> one-line help. The module deepfill_tf.cli.<name> implements it.
 SUBCOMMANDS = {
     "inpaint": "fill the holes of images with a trained model",
@@ -65,6 +67,7 @@ def quiet_tensorflow(before_first_op=None) -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
@@ -161,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
         help="on an unexpected error, print the traceback too (or set DEEPFILL_TF_VERBOSE=1)",
     )
     args = sub_parser.parse_args(argv[1:])
-    from deepfill_tf.errors import DeepfillError
 
     before = getattr(module, "before_tensorflow", None)
     check = getattr(module, "check_inputs", None)

@@ -25,7 +25,10 @@ import argparse
 import io
 import os
 
+from PIL import Image
+
 from deepfill_tf.errors import InputError
+from deepfill_tf.evaluation.suites import from_dir, generate_suite, write_suite
 from deepfill_tf.fileio import write_atomic
 
 # Largest mask written (pixels): 8192 x 8192. Larger sizes are typos or would exhaust memory.
@@ -135,6 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _box_params(args, height: int, width: int):
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     from deepfill_tf.masks import BoxParams
 
     default = BoxParams.for_image(height, width)
@@ -147,7 +151,6 @@ def _box_params(args, height: int, width: int):
 
 def _run_suite(args) -> int:
     """``--suite NAME`` / ``--from-dir DIR``: a checksummed evaluation suite in ``--output``."""
-    from deepfill_tf.evaluation.suites import from_dir, generate_suite, write_suite
 
     if len(args.size) != 1:
         raise InputError(f"--suite and --from-dir take one --size S (square), got {args.size}")
@@ -199,6 +202,7 @@ def run(args) -> int:
             raise InputError("--mask-source needs --kind irregular")
         box = _box_params(args, height, width)
 
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     from deepfill_tf.masks.irregular import IrregularMaskFolder, IrregularParams
 
     if args.kind == "irregular":
@@ -234,8 +238,8 @@ def run(args) -> int:
 
 def _write_masks(args, out_dir: str, size: tuple[int, int], box, source, params) -> None:
     """Draw and write ``args.count`` masks; progress on stdout every 10% of large counts."""
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     import numpy as np
-    from PIL import Image
 
     from deepfill_tf.masks import random_mask
     from deepfill_tf.masks.irregular import irregular_mask

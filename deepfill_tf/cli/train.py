@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 import signal
 
+from deepfill_tf.config import load_config
+from deepfill_tf.errors import ConfigError
+
 # Kept in step with deepfill_tf.training.strategy.STRATEGIES (not imported: --help must not
 # import TensorFlow).
 STRATEGY_CHOICES = ("auto", "mirrored", "multi_worker", "one_device")
@@ -65,14 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def before_tensorflow(args) -> None:
     """Create the strategy before TensorFlow initialises its devices: logical CPUs and
     MultiWorkerMirroredStrategy must be set up before the first op."""
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     from deepfill_tf.training.strategy import make_strategy
 
     args.strategy_object = make_strategy(args.strategy, args.logical_cpus)
 
 
 def run(args) -> int:
-    from deepfill_tf.config import load_config
-    from deepfill_tf.errors import ConfigError
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
     from deepfill_tf.training.loop import Trainer
 
     overrides = list(args.overrides)
@@ -92,8 +95,8 @@ def run(args) -> int:
 def check_data_sources(config) -> None:
     """Fail early (one line) if ``train_data`` (or ``val_data`` with ``val``) is empty or
     missing, before any model is built. TFDS names are checked when the data is read."""
-    from deepfill_tf.data import resolve_source
-    from deepfill_tf.errors import ConfigError
+    # Loaded on use: it imports TensorFlow, which --help and the input checks must not wait for.
+    from deepfill_tf.data.pipeline import resolve_source
 
     keys = ["train_data"] + (["val_data"] if config.val else [])
     for key in keys:

@@ -18,6 +18,7 @@ import socket
 import sys
 
 from deepfill_tf.errors import InputError
+from deepfill_tf.ui.models import load_models, warm_up
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +90,7 @@ def check_inputs(args) -> None:
 
 
 def run(args) -> int:
-    from deepfill_tf.ui.models import load_models, warm_up
+    # Loaded on use: it imports OpenCV, which only the commands that need it should pay for.
     from deepfill_tf.ui.server import create_app, is_loopback, make_server, server_url
 
     models = load_models(args.checkpoint, queue_size=args.queue_size)
