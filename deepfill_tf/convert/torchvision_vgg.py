@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from deepfill_tf.errors import CheckpointError, InputError
+from deepfill_tf.errors import CheckpointError, DeepfillError, InputError
 from deepfill_tf.fileio import atomic_path
 
 # torchvision ``features`` index of every conv of VGG-16 (ReLUs and max-pools in between).
@@ -102,6 +102,7 @@ def keras_vgg16_arrays(state_dict: dict[str, np.ndarray], source: str = "state d
 
 def write_keras_vgg16(arrays: dict, output: str) -> None:
     """Write ``keras_vgg16_arrays`` output as a Keras 3 ``.weights.h5``, atomically."""
+    # Loaded on use: a heavy or optional library only this feature needs.
     import keras
 
     if not output.endswith(".weights.h5"):
@@ -133,7 +134,6 @@ def main(argv=None) -> int:
     parser.add_argument("pth", help="torchvision's vgg16-397923af.pth")
     parser.add_argument("output", help="output file, ending in .weights.h5")
     args = parser.parse_args(argv)
-    from deepfill_tf.errors import DeepfillError
 
     try:
         convert(args.pth, args.output)

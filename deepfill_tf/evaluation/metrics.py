@@ -29,7 +29,9 @@ are computed in float64 on pixels scaled to [0, 1] (``x / 255``) unless stated o
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 
 import numpy as np
 
@@ -139,6 +141,7 @@ def ssim(result: np.ndarray, target: np.ndarray) -> float:
     covariances, C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2; the mean is taken over the map
     without its 5-pixel border, as scikit-image does.
     """
+    # Loaded on use: a heavy or optional library only this feature needs.
     from scipy.ndimage import gaussian_filter
 
     y = np.asarray(result, dtype=np.float64)
@@ -200,8 +203,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     singular (fewer samples than dimensions) ``eps`` is added to both diagonals, as the
     reference implementation does; a tiny imaginary part from ``sqrtm`` is dropped.
     """
-    import warnings
-
+    # Loaded on use: a heavy or optional library only this feature needs.
     from scipy import linalg
 
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
@@ -265,6 +267,7 @@ class InceptionFeatures:
                 f"--inception-weights {weights}: no such file (FID needs a local Keras "
                 "InceptionV3 weights file; nothing is downloaded)"
             )
+        # Loaded on use: a heavy or optional library only this feature needs.
         import keras
 
         try:
@@ -278,7 +281,6 @@ class InceptionFeatures:
                 f"--inception-weights {weights}: not Keras InceptionV3 (include_top=False) "
                 f"weights ({first[:160]})"
             ) from None
-        import hashlib
 
         with open(weights, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
@@ -290,6 +292,7 @@ class InceptionFeatures:
         )
 
     def __call__(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
         import tensorflow as tf
 
         out = []

@@ -15,9 +15,11 @@ import math
 import os
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from deepfill_tf.errors import InputError
 from deepfill_tf.evaluation.metrics import METRICS
+from deepfill_tf.fileio import write_atomic
 
 __all__ = ["aggregate", "compare_reports", "summary_markdown", "write_report"]
 
@@ -175,9 +177,11 @@ def _csv(records: list[dict]) -> str:
 
 
 def _plots(records, aggregates) -> dict[str, bytes]:
+    # Loaded on use: a heavy or optional library only this feature needs.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Loaded on use: a heavy or optional library only this feature needs.
     import matplotlib.pyplot as plt
 
     written = {}
@@ -230,8 +234,6 @@ def contact_sheet(
     rows: list[tuple[str, np.ndarray, np.ndarray, dict, np.ndarray]], methods: list[str]
 ):
     """Image (uint8 RGB) with one row per case: input | mask | each method | ground truth."""
-    from PIL import Image, ImageDraw
-
     size = rows[0][1].shape[0]
     tile = min(size, 160)
     pad, head, side = 4, 16, 70
@@ -259,10 +261,6 @@ def contact_sheet(
 def write_report(output: str, results: dict, records: list[dict], sheets: dict) -> list[str]:
     """Render every report file in memory, then write them one after the other at the end,
     each atomically through ``deepfill_tf.fileio.write_atomic``."""
-    from PIL import Image
-
-    from deepfill_tf.fileio import write_atomic
-
     rendered = {
         "results.json": json.dumps(
             {**results, "per_image": records}, indent=1, default=_json_default

@@ -26,14 +26,17 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+from PIL import Image
 
 from deepfill_tf.errors import CheckpointError, ConfigError, InputError
 from deepfill_tf.evaluation.metrics import image_metrics
+from deepfill_tf.inference.io import read_image
 
 __all__ = [
     "BASELINES",
@@ -89,6 +92,7 @@ class Method:
 
 def _opencv(flag_name: str) -> InferFn:
     def infer(images, masks):
+        # Loaded on use: a heavy or optional library only this feature needs.
         import cv2
 
         flag = getattr(cv2, flag_name)
@@ -165,6 +169,7 @@ def _family_infer(inp) -> InferFn:
     ``size_multiple``, ``family.predict`` on [0, 255] RGB, crop back, ``family.composite``.
     The raw output is ``family.composite`` with every pixel treated as hole.
     """
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     import tensorflow as tf
 
     family, generator, options = inp.family, inp.generator, dict(inp.options)
@@ -211,6 +216,7 @@ def load_model_method(checkpoint: str, family: str = "auto") -> Method:
         raise CheckpointError(f"{checkpoint}: no such checkpoint file or folder")
     digest = checkpoint_sha256(checkpoint)
     name = os.path.basename(os.path.normpath(checkpoint)) or checkpoint
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.inference import Inpainter, load_inpainter
 
     inp = load_inpainter(checkpoint, model=family)
@@ -241,8 +247,6 @@ def load_model_method(checkpoint: str, family: str = "auto") -> Method:
 
 def prepare_image(image: np.ndarray, size: int, mode: str, where: str = "image") -> np.ndarray:
     """(h, w, 3) uint8 RGB -> (size, size, 3) uint8 RGB by ``mode`` (``RESIZE_MODES``)."""
-    from PIL import Image
-
     h, w = image.shape[:2]
     if h < size or w < size:
         raise InputError(f"{where} is {w}x{h}, smaller than --size {size}; use a smaller --size")
@@ -281,10 +285,9 @@ def open_data(spec: str, size: int) -> DataSource:
     """
     if spec.startswith("tfds:"):
         return _tfds_source(spec)
-    from PIL import Image
 
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.data.pipeline import resolve_source
-    from deepfill_tf.inference.io import read_image
 
     if os.path.isdir(spec):
         from deepfill_tf.data.folder import list_images
@@ -304,6 +307,7 @@ def open_data(spec: str, size: int) -> DataSource:
 
 
 def _tfds_source(spec: str) -> DataSource:
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.data.tfds import tfds_images
 
     state = {"it": None, "next": 0}
@@ -421,6 +425,7 @@ def run_evaluation(
     dicts), ``seconds`` ({method: inference seconds}) and ``features`` ({(suite, method):
     array}).
     """
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     import tensorflow as tf
 
     os.makedirs(output, exist_ok=True)
@@ -553,8 +558,6 @@ def run_evaluation(
 
 def clear_resume(output: str) -> None:
     """Remove the resume file and feature folder after the report is written."""
-    import shutil
-
     path = os.path.join(output, RESUME_FILE)
     if os.path.isfile(path):
         os.unlink(path)

@@ -39,8 +39,12 @@ import json
 import os
 
 import numpy as np
+from PIL import Image
 
+from deepfill_tf.data.folder import list_images
 from deepfill_tf.errors import ConfigError, InputError
+from deepfill_tf.fileio import write_atomic
+from deepfill_tf.inference.io import read_image, read_mask
 
 __all__ = [
     "IRREGULAR_BUCKETS",
@@ -96,6 +100,7 @@ def _rng(seed: int, *keys: int) -> np.random.RandomState:
 
 
 def _box(size: int, rs: np.random.RandomState) -> np.ndarray:
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.masks import BoxParams, random_box_mask
 
     p = BoxParams.for_image(size, size)
@@ -121,6 +126,7 @@ def _center(size: int) -> np.ndarray:
 
 
 def _freeform(size: int, rs: np.random.RandomState) -> np.ndarray:
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.masks import brush_stroke_mask
 
     return brush_stroke_mask(size, size, rng=rs)[0, :, :, 0]
@@ -179,6 +185,7 @@ def lama_parameters(kind: str, size: int) -> dict:
 
 def _lama_lines(size, rs, max_angle, max_len, max_width, min_times, max_times):
     """LaMa's ``make_random_irregular_mask`` (DrawMethod.LINE), in its RNG call order."""
+    # Loaded on use: a heavy or optional library only this feature needs.
     import cv2
 
     mask = np.zeros((size, size), np.float32)
@@ -236,6 +243,7 @@ def _irregular(size, seed, key, bucket, border, margin):
     on a bucket's closed lower edge, or border masks that miss the band, are redrawn from the
     next sub-seed.
     """
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.masks.irregular import IrregularParams, irregular_mask
 
     lo, hi = bucket
@@ -270,7 +278,6 @@ class Suite:
         entry = self.entries[i]
         if "mask" in entry:
             return entry["mask"]
-        from deepfill_tf.inference.io import read_mask
 
         return read_mask(os.path.join(self.directory, entry["file"]))
 
@@ -297,8 +304,6 @@ def set_hash(entries: list[dict]) -> str:
 
 
 def _png(mask: np.ndarray) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(((np.asarray(mask) > 0.5) * 255).astype(np.uint8), mode="L").save(
         buffer, format="PNG"
@@ -413,8 +418,6 @@ def generate_suite(name: str, size: int, count: int, seed: int) -> Suite:
 
 def write_suite(suite: Suite, directory: str) -> str:
     """Write the suite's PNGs and manifest.json (each file atomically, the manifest last)."""
-    from deepfill_tf.fileio import write_atomic
-
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
@@ -490,11 +493,6 @@ def from_dir(source: str, size: int) -> Suite:
     bucket and border flag (``border_margin(size)``); masks outside (0.01, 0.6] are left out
     and counted. The written PNGs use this package's convention (255 = hole).
     """
-    from PIL import Image
-
-    from deepfill_tf.data.folder import list_images
-    from deepfill_tf.inference.io import read_image
-
     try:
         files = list_images(source)
     except ConfigError as e:

@@ -11,9 +11,11 @@ tf2onnx is not a dependency of this package: ``pip install tf2onnx onnxruntime``
 
 from __future__ import annotations
 
+import logging
 import os
 
 from deepfill_tf.errors import DeepfillError
+from deepfill_tf.inference.io import write_bytes_atomic
 
 OPSET = 17
 
@@ -32,13 +34,14 @@ def convert_onnx(generator, *, height: int, width: int, original_postprocess: bo
         raise DeepfillError(
             "ONNX export needs tf2onnx, which is not installed (pip install tf2onnx onnxruntime)"
         ) from None
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.export.tflite import single_image_function
 
     fn = single_image_function(
         generator, height=height, width=width, original_postprocess=original_postprocess
     )
-    import logging
 
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.export.tflite import quiet_native_stderr
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
@@ -55,8 +58,6 @@ def convert_onnx(generator, *, height: int, width: int, original_postprocess: bo
 
 def export_onnx(generator, path: str, *, overwrite: bool = False, **kwargs) -> str:
     """Write ``convert_onnx(generator, **kwargs)`` to ``path`` atomically; returns ``path``."""
-    from deepfill_tf.inference.io import write_bytes_atomic
-
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise DeepfillError(f"{path} already exists (use --overwrite)")

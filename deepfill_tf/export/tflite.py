@@ -24,6 +24,7 @@ import tempfile
 import tensorflow as tf
 
 from deepfill_tf.errors import DeepfillError
+from deepfill_tf.inference.io import write_bytes_atomic
 from deepfill_tf.inference.pipeline import inpaint_uint8
 
 _SELECT_OPS = re.compile(r"TF Select ops: ([^\n]+)")
@@ -150,8 +151,6 @@ def export_tflite(generator, path: str, *, overwrite: bool = False, **kwargs) ->
     Raises:
       DeepfillError: ``path`` exists and ``overwrite`` is False, or conversion is impossible.
     """
-    from deepfill_tf.inference.io import write_bytes_atomic
-
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise DeepfillError(f"{path} already exists (use --overwrite)")

@@ -473,6 +473,7 @@ def set_attention_options(model, max_attention_mb=..., foreground_margin=...) ->
     """Set ``max_attention_mb`` / ``foreground_margin`` on every ``ContextualAttention``
     layer of ``model`` (arguments left out are not changed). Do it before the first call:
     a traced function keeps the values it was traced with. Returns the number of layers."""
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.layers.contextual_attention import ContextualAttention
 
     layers = [
@@ -530,6 +531,7 @@ def crop_box_graph(hole, *, margin: int, min_side: int = MIN_CROP, grid: int = G
       side, each side rounded up to a multiple of ``grid`` and at least ``min_side``, centred
       and shifted inward at the borders, clipped to the image.
     """
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     import tensorflow as tf
 
     def axis(any_along, size):
@@ -567,6 +569,7 @@ def crop_around_hole_graph(
     Returns:
       (H, W, 3) uint8.
     """
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     import tensorflow as tf
 
     shape = tf.shape(image)

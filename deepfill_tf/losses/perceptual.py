@@ -69,6 +69,7 @@ def load_vgg16_features(path: str) -> keras.Model:
             f"VGG-16 weights file {path}: expected a Keras weights file ending in .weights.h5 "
             f"or .h5; {HOW_TO_GET_VGG}"
         )
+    # Loaded on use: a heavy or optional library only this feature needs.
     import h5py
 
     legacy = not path.endswith(".weights.h5")

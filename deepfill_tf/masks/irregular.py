@@ -292,6 +292,7 @@ def irregular_mask_dataset(
     Element i is ``irregular_mask(shape, [seed, i], params)``, or with ``folder`` the
     augmented ``IrregularMaskFolder(folder, shape, **folder_kwargs).sample([seed, i])``.
     """
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     import tensorflow as tf
 
     height, width = int(shape[0]), int(shape[1])

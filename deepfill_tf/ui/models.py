@@ -88,6 +88,7 @@ class Model:
         Returns:
           (result (H, W, 3) uint8 RGB, notes: one-line messages for the user).
         """
+        # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
         from deepfill_tf.inference.hd_strategy import BatchedInpainter, HDOptions, inpaint_hd
 
         hd = hd or HDOptions()
@@ -137,6 +138,7 @@ def load_model(checkpoint: str, name: str, *, queue_size: int = 2) -> Model:
     Raises:
       CheckpointError: as ``deepfill-tf inpaint`` for an unreadable or unknown checkpoint.
     """
+    # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     from deepfill_tf.inference import load_inpainter
 
     inpainter = load_inpainter(checkpoint)

@@ -33,6 +33,7 @@ from deepfill_tf.errors import InputError
 from deepfill_tf.inference.hd_strategy import STRATEGIES, HDOptions
 from deepfill_tf.inference.io import encode_png
 from deepfill_tf.ui.models import BusyError, Model
+from deepfill_tf.ui.openapi import openapi_document
 from deepfill_tf.ui.uploads import NotAnImageError, PixelLimitError, decode_image, decode_mask
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -157,8 +158,6 @@ def create_app(
 
     @app.get("/api/v1/openapi.json")
     def openapi():
-        from deepfill_tf.ui.openapi import openapi_document
-
         return jsonify(openapi_document(models, limits))
 
     @app.post("/api/v1/inpaint")
@@ -236,6 +235,7 @@ def make_server(app: Flask, host: str, port: int, *, threads: int = 8, max_body:
     ``max_body`` (bytes) makes waitress refuse larger bodies before buffering them; the app
     answers 413 in JSON for bodies between its own limit and this one.
     """
+    # Loaded on use: a heavy or optional library only this feature needs.
     from waitress import create_server
 
     kwargs = {"max_request_body_size": max_body} if max_body else {}

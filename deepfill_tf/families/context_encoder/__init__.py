@@ -20,6 +20,7 @@ SCOPE = "context_encoder"
 
 
 def _impl():
+    # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
     from deepfill_tf.families.context_encoder import inference
 
     return inference
@@ -69,6 +70,7 @@ class ContextEncoder(Family):
         return f"{self.label} ({'random region' if region == 'random' else 'centre'})"
 
     def load_checkpoint(self, path: str):
+        # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
         from deepfill_tf.families.glcic.inference import is_glcic_file
 
         if is_glcic_file(path):
@@ -108,6 +110,7 @@ class ContextEncoder(Family):
         }
 
     def make_task(self, config):
+        # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
         from deepfill_tf.families.context_encoder.task import make_task
 
         return make_task(config)

@@ -109,6 +109,7 @@ class ContextEncoderTask(Task):
     # ------------------------------------------------------------------ data
 
     def make_dataset(self, seed: int) -> tf.data.Dataset:
+        # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
         from deepfill_tf.data.pipeline import resolve_source
 
         c, s = self.config, self.config.section

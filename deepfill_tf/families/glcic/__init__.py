@@ -25,6 +25,7 @@ SCOPE = "glcic_completion"
 
 def _impl():
     """The TensorFlow half (networks, loading, inference), imported on first use."""
+    # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
     from deepfill_tf.families.glcic import inference
 
     return inference
@@ -100,6 +101,7 @@ class GLCIC(Family):
         }
 
     def make_task(self, config):
+        # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
         from deepfill_tf.families.glcic.task import make_task
 
         return make_task(config)

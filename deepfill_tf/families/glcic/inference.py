@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from deepfill_tf.convert.torch7 import read_t7
 from deepfill_tf.errors import InputError
 from deepfill_tf.families.glcic import postprocess, preprocess
 from deepfill_tf.inference.inpainter import Inpainter
@@ -36,8 +37,6 @@ def build_generator(spec: ModelSpec) -> GLCICCompletionNet:
 
 def is_glcic_file(path: str) -> bool:
     """True when the .t7 root is a ``{model, mean}`` table (a GLCIC file)."""
-    from deepfill_tf.convert.torch7 import read_t7
-
     root = read_t7(path)
     return isinstance(root, dict) and "model" in root
 

@@ -94,6 +94,7 @@ class GLCICTask(Task):
 
     def make_dataset(self, seed: int) -> tf.data.Dataset:
         """Global batches (B, H, W, 3) float32 RGB [0, 1]: the paper's rescale and crop."""
+        # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
         from deepfill_tf.data.pipeline import resolve_source
 
         c, s = self.config, self.config.section

@@ -19,7 +19,7 @@ from deepfill_tf.models.partial_conv_unet import (
     PartialConvUNet,
     load_npz_weights,
 )
-from deepfill_tf.registry import ModelSpec
+from deepfill_tf.registry import ModelSpec, get_family
 
 
 def build_generator(spec: ModelSpec) -> PartialConvUNet:
@@ -36,8 +36,6 @@ def load_npz(path: str):
     Raises:
       CheckpointError: unreadable, or not the weights of a ``PartialConvUNet`` (one line).
     """
-    from deepfill_tf.registry import get_family
-
     try:
         with np.load(path) as f:
             shapes = {f"{SCOPE}/{k}": np.empty(f[k].shape, np.uint8) for k in f.files}
