@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from deepfill_tf.data.pipeline import resolve_source
 from deepfill_tf.errors import ConfigError
 from deepfill_tf.families.context_encoder import training as T
 from deepfill_tf.families.glcic.training import rescale_and_crop
@@ -109,9 +110,6 @@ class ContextEncoderTask(Task):
     # ------------------------------------------------------------------ data
 
     def make_dataset(self, seed: int) -> tf.data.Dataset:
-        # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
-        from deepfill_tf.data.pipeline import resolve_source
-
         c, s = self.config, self.config.section
         if not c.train_data:
             raise ConfigError("key 'train_data' is empty: give a .flist, a folder or a glob")

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from deepfill_tf.data.pipeline import resolve_source
 from deepfill_tf.errors import ConfigError
 from deepfill_tf.families.glcic import training as T
 from deepfill_tf.models.glcic import GLCICCompletionNet, GLCICDiscriminator
@@ -94,9 +95,6 @@ class GLCICTask(Task):
 
     def make_dataset(self, seed: int) -> tf.data.Dataset:
         """Global batches (B, H, W, 3) float32 RGB [0, 1]: the paper's rescale and crop."""
-        # Loaded on use: the family's TensorFlow half; listing families (--help) must not load it.
-        from deepfill_tf.data.pipeline import resolve_source
-
         c, s = self.config, self.config.section
         if not c.train_data:
             raise ConfigError("key 'train_data' is empty: give a .flist, a folder or a glob")
