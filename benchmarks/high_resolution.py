@@ -35,14 +35,17 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchinfo  # noqa: E402  (the benchmarks' shared helpers, pure Python)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_MARKER = "@@HIRES_RESULT@@ "
@@ -226,19 +229,15 @@ def format_table(rows: list[dict]) -> str:
 
 
 def machine_info() -> dict:
-    import importlib.metadata
-
-    def version(name):
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
+    """The shared machine description (CPU model and flags, platform) plus TF and the load."""
+    try:
+        tensorflow = importlib.metadata.version("tensorflow")
+    except importlib.metadata.PackageNotFoundError:
+        tensorflow = None
     return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
+        **benchinfo.machine(),
         "cpus": os.cpu_count(),
-        "tensorflow": version("tensorflow"),
+        "tensorflow": tensorflow,
         "loadavg_start": os.getloadavg(),
     }
 
