@@ -17,10 +17,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from deepfill_tf.data.pipeline import resolve_source
-from deepfill_tf.errors import ConfigError
 from deepfill_tf.families.context_encoder import training as T
-from deepfill_tf.families.glcic.training import rescale_and_crop
+from deepfill_tf.families.glcic.training import rescale_and_crop, training_image_paths
 from deepfill_tf.models.context_encoder import (
     INPUT_SIZE,
     OUTPUT_SIZE,
@@ -111,13 +109,7 @@ class ContextEncoderTask(Task):
 
     def make_dataset(self, seed: int) -> tf.data.Dataset:
         c, s = self.config, self.config.section
-        if not c.train_data:
-            raise ConfigError("key 'train_data' is empty: give a .flist, a folder or a glob")
-        if str(c.train_data).startswith("tfds:"):
-            raise ConfigError(
-                "Context Encoder training reads image files (.flist, folder or glob), not tfds:"
-            )
-        paths = resolve_source(c.train_data)
+        paths = training_image_paths(c, "Context Encoder")
 
         def load(path, element_seed):
             image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)

@@ -22,8 +22,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deepfill_tf.data.pipeline import resolve_source
-from deepfill_tf.errors import ConfigError
 from deepfill_tf.families.glcic import training as T
 from deepfill_tf.models.glcic import GLCICCompletionNet, GLCICDiscriminator
 from deepfill_tf.training.task import Objective, Phase, Task
@@ -96,13 +94,7 @@ class GLCICTask(Task):
     def make_dataset(self, seed: int) -> tf.data.Dataset:
         """Global batches (B, H, W, 3) float32 RGB [0, 1]: the paper's rescale and crop."""
         c, s = self.config, self.config.section
-        if not c.train_data:
-            raise ConfigError("key 'train_data' is empty: give a .flist, a folder or a glob")
-        if str(c.train_data).startswith("tfds:"):
-            raise ConfigError(
-                "GLCIC training reads image files (.flist, folder or glob), not tfds:"
-            )
-        paths = resolve_source(c.train_data)
+        paths = T.training_image_paths(c, "GLCIC")
         crop = (self.height, self.width)
         short = (s.short_side_min, s.short_side_max)
 

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from deepfill_tf.data.pipeline import resolve_source
+from deepfill_tf.errors import ConfigError
+
 PHASES = ("completion", "discriminator", "joint")
 
 
@@ -42,6 +45,20 @@ def phase_name(step: int, t_c: int, t_d: int) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Data.
+
+
+def training_image_paths(config, label: str) -> list[str]:
+    """The image files of ``config.train_data`` (a ``.flist``, a folder or a glob).
+
+    Raises:
+        ConfigError: ``train_data`` is empty or a ``tfds:`` source (these families decode
+            files with their own rescale-and-crop).
+    """
+    if not config.train_data:
+        raise ConfigError("key 'train_data' is empty: give a .flist, a folder or a glob")
+    if str(config.train_data).startswith("tfds:"):
+        raise ConfigError(f"{label} training reads image files (.flist, folder or glob), not tfds:")
+    return resolve_source(config.train_data)
 
 
 def rescale_and_crop(image, seed, short_side=(256, 384), crop: int = 256):
