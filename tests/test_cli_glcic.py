@@ -10,27 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfill_tf.cli.main import main
 from deepfill_tf.testing import torch7 as t7w
+from tests.cli_helpers import one_line_error, read, run
 from tests.conftest import oracle_path
-
-
-def run(capsys, *args):
-    code = main([*map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(capsys, *args) -> str:
-    code, _, err = run(capsys, *args)
-    lines = err.strip().splitlines()
-    assert code == 1, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def read(path):
-    return np.asarray(Image.open(path).convert("RGB")).astype(int)
 
 
 @pytest.fixture(scope="module")
