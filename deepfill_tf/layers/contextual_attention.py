@@ -35,7 +35,8 @@ shifts, recomputes the few joint columns exactly, and then runs the same softmax
 paste per row. Memory is O(c x L), the chunk size follows from the budget; the results
 equal the single pass up to float32 reassociation (the tests compare them on the oracle
 inputs). The choice is made at trace time when the shapes are static, else by a ``tf.cond``.
-``foreground_margin`` restricts the work to the cells near the hole.
+``foreground_margin`` restricts the work to the cells near the hole; a ``region`` argument (where
+the caller reads the output) restricts it to the cells whose paste window covers the region.
 
 The output ``y`` uses only ops with TFLite builtin kernels (at most 5-D, no int64 division, no
 new-axis slices of tensors with two unknown dimensions), fixed or dynamic shapes: keep it so
@@ -465,6 +466,17 @@ def _cells_near_hole(mask_s, margin: int, hs, ws):
     return tf.cast(tf.where(tf.reshape(hole, [-1]) > 0.5)[:, 0], tf.int32)
 
 
+def _cells_reading(region, margin: int, rate: int, hs, ws):
+    """Cells (N,) int32, row-major, whose 2r x 2r paste window covers a pixel of ``region``
+    (of any sample), dilated by ``margin`` cells (Chebyshev); region (Bm, h, w, 1) at the
+    inputs' resolution, > 0.5 = the output is read there."""
+    region = tf.reduce_max(tf.cast(region, tf.float32), axis=0, keepdims=True)  # (1, h, w, 1)
+    touched = tf.reduce_max(_paste_patches(region, rate, hs, ws), axis=-1, keepdims=True)
+    if margin > 0:
+        touched = tf.nn.max_pool2d(touched, 2 * margin + 1, 1, "SAME")
+    return tf.cast(tf.where(tf.reshape(touched, [-1]) > 0.5)[:, 0], tf.int32)
+
+
 def _partly_skipped(cells, rate: int, hs, ws):
     """(1, hs*rate, ws*rate, 1) bool: output pixels that a skipped cell's window covers."""
     n = hs * ws
@@ -504,7 +516,7 @@ class ContextualAttention(keras.layers.Layer):
         a skipped cell's window touches are ``b``, skipped cells' argmax is the cell itself.
         Exact wherever the model only reads the attention output near the hole (DeepFill's
         decoder reads it within a few cells of each hole pixel); a hole that disappears in
-        the downscaled mask is not seen at all.
+        the downscaled mask is not seen at all (``region`` gives an exact set of cells).
 
     Call arguments:
       f: (B, h, w, C) float foreground features (any range); h, w multiples of ``rate``
@@ -512,6 +524,13 @@ class ContextualAttention(keras.layers.Layer):
       b: (B, h, w, C) background features, same shape as f (f = b in DeepFill).
       hole_mask: (1, h, w, 1) or (B, h, w, 1), 1 = hole, 0 = known (binary). Batch 1: one mask
         shared by the batch (the original always uses batch element 0); batch B: per sample.
+      region: optional (1, h, w, 1) or (B, h, w, 1), 1 where the caller reads the output (any
+        sample's). Given, only the cells whose paste window covers it (dilated by
+        ``foreground_margin`` cells, if set) are computed, in chunks; every output pixel of
+        the region is then the full computation's (up to float32 reassociation) and the
+        pixels a skipped cell's window touches are ``b``. DeepFill's inference passes the
+        hole's reach through its decoder (``DeepFillGenerator(..., hole_only=True)``), which
+        makes the inpainted (composited) image exact at a fraction of the cost.
 
     Returns:
       ``(y, flow)``: y (B, h, w, C) the attention output; flow (B, h, w, 3) float32 colour
@@ -556,9 +575,10 @@ class ContextualAttention(keras.layers.Layer):
         if self.foreground_margin is not None and self.foreground_margin < 0:
             raise ValueError(f"foreground_margin must be >= 0 or None, got {foreground_margin}")
 
-    def build(self, f_shape, b_shape=None, hole_mask_shape=None):
+    def build(self, f_shape, b_shape=None, hole_mask_shape=None, region_shape=None):
         # Argument names follow Keras 3's `<call arg>_shape` rule for multi-input builds.
-        for name, shape in (("f", f_shape), ("b", b_shape), ("hole_mask", hole_mask_shape)):
+        shapes = (("f", f_shape), ("b", b_shape), ("hole_mask", hole_mask_shape))
+        for name, shape in shapes + (("region", region_shape),):
             if shape is not None and len(shape) != 4:
                 raise ValueError(f"ContextualAttention: {name} must be NHWC (rank 4), got {shape}")
         for dim in f_shape[1:3]:
@@ -569,11 +589,11 @@ class ContextualAttention(keras.layers.Layer):
                 )
         self.built = True
 
-    def call(self, f, b, hole_mask):
-        out = self._attend(f, b, hole_mask, details=False)
+    def call(self, f, b, hole_mask, region=None):
+        out = self._attend(f, b, hole_mask, region, details=False)
         return out["output"], out["flow"]
 
-    def details(self, f, b, hole_mask) -> dict:
+    def details(self, f, b, hole_mask, region=None) -> dict:
         """All intermediate tensors, for tests and visualisation (comparable to the oracles).
 
         Returns a dict: "mask_s8" (B|1, hs, ws, 1) float32; "mm" (B|1, 1, 1, L) float32;
@@ -582,10 +602,10 @@ class ContextualAttention(keras.layers.Layer):
         """
         return self._attend(
             tf.convert_to_tensor(f), tf.convert_to_tensor(b), tf.convert_to_tensor(hole_mask),
-            details=True,
+            None if region is None else tf.convert_to_tensor(region), details=True,
         )  # fmt: skip
 
-    def compute_output_shape(self, f_shape, b_shape=None, hole_mask_shape=None):
+    def compute_output_shape(self, f_shape, b_shape=None, hole_mask_shape=None, region_shape=None):
         f_shape = tuple(f_shape)
         return [f_shape, f_shape[:3] + (3,)]
 
@@ -605,7 +625,7 @@ class ContextualAttention(keras.layers.Layer):
         return config
 
     # -------------------------------------------------------------------------------- core
-    def _attend(self, f, b, hole_mask, details: bool) -> dict:
+    def _attend(self, f, b, hole_mask, region, details: bool) -> dict:
         out_dtype = f.dtype
         f = tf.cast(f, tf.float32)
         b = tf.cast(b, tf.float32)
@@ -653,7 +673,13 @@ class ContextualAttention(keras.layers.Layer):
 
         # Steps 5-9 per foreground cell: attention cols (B, L, 4r^2 C) ready for the paste,
         # the argmax cell (B, L) and, for details, the attention (B, L, K).
-        if self.foreground_margin is not None:
+        partial = region is not None or self.foreground_margin is not None
+        if region is not None:
+            # Only the cells whose output is read: always the chunked path.
+            region = tf.stop_gradient(tf.cast(region, tf.float32))
+            cells = _cells_reading(region, self.foreground_margin or 0, r, hs, ws)
+            cols, cell, attention = self._chunked(common, cells, details)
+        elif self.foreground_margin is not None:
             # Only the cells near the hole: always the chunked path.
             cells = _cells_near_hole(mask_s, self.foreground_margin, hs, ws)
             cols, cell, attention = self._chunked(common, cells, details)
@@ -681,7 +707,7 @@ class ContextualAttention(keras.layers.Layer):
         # Step 9: the paste (transposed conv of the weighted patches).
         y = _overlap_add(cols, r, hs, ws, channels)
         y = tf.reshape(y, shape)
-        if self.foreground_margin is not None:
+        if partial:
             # Pixels with a window of a skipped cell are not the attention output: keep b there
             # (the model only reads them far from the hole, see `foreground_margin`).
             y = tf.where(_partly_skipped(cells, r, hs, ws), b, y)

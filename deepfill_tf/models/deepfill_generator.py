@@ -93,9 +93,21 @@ class DeepFillGenerator(keras.Model):
       x2: (B, H, W, 3) refined output, BGR in [-1, 1] (before pasting; the inpainted image is
         ``x2 * mask + image * (1 - mask)``).
       flow: (B, H/4, W/4, 3) attention flow colour image in [-1, 1] (for visualisation).
+      hole_only (keyword, default False): compute the contextual attention only where the
+        decoder reads it for hole pixels (``hole_reach``). x2 is then exact (up to float32
+        reassociation) at every hole pixel, which is all the inpainted image keeps, but not
+        elsewhere, and the flow is zero away from the hole. Inference uses it; training
+        (whose losses read x2 everywhere) does not.
     """
 
     tf1_scopes = ("inpaint_net",)
+
+    # How far (in 1/4-resolution pixels) from a hole pixel's 4 x 4 block the refinement decoder
+    # reads the attention output: pmconv9, pmconv10, allconv11, allconv12 (3 x 3 at 1/4: 4),
+    # allconv13_upsample + allconv14 (3 x 3 at 1/2 after a x2 repeat), allconv15_upsample,
+    # allconv16, allconv17 (3 x 3 at full resolution): a hole pixel in block k reads blocks
+    # k - 6 .. k + 6. ``tests/test_deepfill_hole_only.py`` checks that 6 is exact and 5 is not.
+    ATTENTION_READ_RADIUS = 6
 
     def __init__(self, cnum: int = 48, gated: bool = True, guided: bool = False, **kwargs):
         kwargs.setdefault("name", "inpaint_net")
@@ -163,8 +175,8 @@ class DeepFillGenerator(keras.Model):
         # v1 ends in a plain clip, v2 in tanh (the conv itself is linear and never gated).
         return ops.tanh(y) if self.gated else ops.clip(y, -1.0, 1.0)
 
-    def call(self, image, hole_mask, training=None):
-        out = self._forward(image, hole_mask)
+    def call(self, image, hole_mask, training=None, hole_only=False):
+        out = self._forward(image, hole_mask, hole_only=hole_only)
         return out["x1"], out["x2"], out["flow"]
 
     def stages(self, image, hole_mask) -> dict:
@@ -175,7 +187,24 @@ class DeepFillGenerator(keras.Model):
         """
         return self._forward(image, hole_mask)
 
-    def _forward(self, image, hole_mask) -> dict:
+    def hole_reach(self, hole_mask, size):
+        """Where the refinement decoder reads the attention output for the hole's pixels.
+
+        Args:
+          hole_mask: (B|1, H, W, 1) float, 1 = hole; H, W multiples of 8.
+          size: (H/4, W/4), the attention's resolution.
+
+        Returns:
+          (B|1, H/4, W/4, 1) float32, 1 where an output pixel in the hole reads the
+          attention output: the hole's 4 x 4 blocks (any hole pixel, so no thin stroke is
+          lost to the nearest-neighbour mask), dilated by ``ATTENTION_READ_RADIUS``.
+        """
+        del size  # H/4 x W/4 by construction (H, W multiples of 8)
+        blocks = ops.max_pool(ops.cast(hole_mask, "float32"), 4, strides=4, padding="valid")
+        side = 2 * self.ATTENTION_READ_RADIUS + 1
+        return ops.max_pool(blocks, side, strides=1, padding="same")
+
+    def _forward(self, image, hole_mask, hole_only: bool = False) -> dict:
         image = ops.convert_to_tensor(image)
         mask = ops.cast(hole_mask, image.dtype)
         x_in = image[..., :3] * (1.0 - mask)
@@ -204,7 +233,11 @@ class DeepFillGenerator(keras.Model):
         ca_in = x
         for layer in self.pmconv_in:
             ca_in = layer(ca_in)
-        ca_out, flow = self.contextual_attention(ca_in, ca_in, mask_s4)
+        if hole_only:
+            region = self.hole_reach(mask, ops.shape(ca_in)[1:3])
+            ca_out, flow = self.contextual_attention(ca_in, ca_in, mask_s4, region)
+        else:
+            ca_out, flow = self.contextual_attention(ca_in, ca_in, mask_s4)
         att = ca_out
         for layer in self.pmconv_out:
             att = layer(att)

@@ -11,7 +11,11 @@ import numpy as np
 import tensorflow as tf
 
 from deepfill_tf.families.deepfill.task import make_task  # noqa: F401  (the family's task)
-from deepfill_tf.models.deepfill_generator import DeepFillV1Generator, DeepFillV2Generator
+from deepfill_tf.models.deepfill_generator import (
+    DeepFillGenerator,
+    DeepFillV1Generator,
+    DeepFillV2Generator,
+)
 from deepfill_tf.registry import ModelSpec
 
 EDGE_THRESHOLD = 0.6  # v2 guided: edge = first channel (blue) / 255 > 0.6 (inpaint.yml)
@@ -37,7 +41,11 @@ def predict(generator, image: tf.Tensor, hole_mask: tf.Tensor, inputs) -> tf.Ten
         # inside the hole only.
         edge = tf.cast(guide[..., 2:3] / 255.0 > EDGE_THRESHOLD, tf.float32)
         x = tf.concat([x, edge], axis=-1)
-    _, x2, _ = generator(x, hole_mask)
+    # Only the hole's pixels of x2 are kept by the composite: the attention runs where they
+    # read it (exact there; see DeepFillGenerator's ``hole_only``). Other Keras models
+    # exported as DeepFill (e.g. the tests' stand-ins) run whole.
+    only = {"hole_only": True} if isinstance(generator, DeepFillGenerator) else {}
+    _, x2, _ = generator(x, hole_mask, **only)
     return tf.reverse((x2 + 1.0) * 127.5, axis=[-1])
 
 
