@@ -33,7 +33,7 @@ setup(
         "vgg-convert": ["torch"],  # python -m deepfill_tf.convert.torchvision_vgg (one-off)
     },
     entry_points={
-        "console_scripts": ["deepfill-tf=deepfill_tf.cli.main:main"],
+        "console_scripts": ["deepfill-tf=deepfill_tf.cli.main:console"],
         # load_config finds translators of other config dialects here; the package itself
         # never imports neuralgym_compat.
         "deepfill_tf.config_translators": ["neuralgym = neuralgym_compat.inpaint_yml:TRANSLATOR"],

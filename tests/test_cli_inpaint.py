@@ -273,6 +273,25 @@ def test_console_script_prints_no_traceback_and_no_tf_noise(tmp_path, v2_ckpt):
     ]
 
 
+def test_console_script_fast_exit_leaves_a_complete_output(tmp_path, capsys, v2_ckpt):
+    """`inpaint` ends with os._exit (no TensorFlow tear-down): the file is still complete and
+    the same as in-process."""
+    _image(tmp_path / "in.png")
+    _mask(tmp_path / "m.png")
+    io = ["--image", tmp_path / "in.png", "--mask", tmp_path / "m.png"]
+    result = subprocess.run(
+        [sys.executable, "-m", "deepfill_tf.cli.main", "inpaint", "--checkpoint", v2_ckpt, *io,
+         "--output", tmp_path / "console.png"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("wrote ")  # stdout flushed before the fast exit
+    code, _, err = run_cli(capsys, "--checkpoint", v2_ckpt, *io, "--output", tmp_path / "main.png")
+    assert code == 0, err
+    console = np.asarray(Image.open(tmp_path / "console.png"))
+    np.testing.assert_array_equal(console, np.asarray(Image.open(tmp_path / "main.png")))
+
+
 def test_guided_v2_needs_and_uses_the_guide(tmp_path, capsys):
     ckpt = _write_checkpoint(DeepFillV2Generator.tiny(guided=True), tmp_path / "guided")
     image = _image(tmp_path / "in.png", 48, 40)

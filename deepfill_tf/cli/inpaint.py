@@ -38,6 +38,10 @@ from deepfill_tf.inference.io import (
     write_image,
 )
 
+# Outputs are complete files once run() returns: the console script may skip TensorFlow's
+# tear-down (deepfill_tf.cli.main.console).
+FAST_EXIT = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory or prefix")

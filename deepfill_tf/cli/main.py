@@ -189,5 +189,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def console() -> None:
+    """The ``deepfill-tf`` console script: ``main()``, then the process exits.
+
+    A command module that sets ``FAST_EXIT = True`` (its outputs are complete, closed files
+    once ``run`` returns, e.g. ``inpaint``) exits without TensorFlow's interpreter tear-down,
+    which takes about a second and writes nothing.
+    """
+    code = main()
+    argv = sys.argv[1:]
+    module = sys.modules.get(f"deepfill_tf.cli.{argv[0]}") if argv else None
+    if getattr(module, "FAST_EXIT", False):
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
