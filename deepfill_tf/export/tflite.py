@@ -132,9 +132,11 @@ def convert_tflite(generator, **kwargs) -> bytes:
       DeepfillError: an op has no TFLite builtin kernel (the message names it).
     """
     fn = single_image_function(generator, **kwargs)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [fn.get_concrete_function()], generator
-    )
+    # No trackable object: the converter then freezes the function's captured variables
+    # into constants. Given the generator, it would convert through a temporary SavedModel of
+    # it, a path that depends on what the Keras model has traced (it gave wrong pixels for a
+    # generator built layer by layer, and failed silently otherwise).
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         with quiet_native_stderr():
@@ -171,6 +173,13 @@ def run_tflite(model: bytes, image, mask, guide=None):
     """
     interpreter = tf.lite.Interpreter(model_content=model)
     feeds = {"image": image, "mask": mask, "guide": guide}
+    if interpreter.get_signature_list():
+        # Converted with a signature: its runner feeds by the signature's input names (the
+        # tensors themselves are then named "serving_default_mask:0" ...) and resizes them.
+        runner = interpreter.get_signature_runner()
+        outputs = runner(**{name: feeds[name] for name in runner.get_input_details()})
+        (output,) = outputs.values()
+        return output
     details = {d["name"]: d for d in interpreter.get_input_details()}
     for name, detail in details.items():
         if list(detail["shape"]) != list(feeds[name].shape):
