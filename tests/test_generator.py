@@ -43,13 +43,42 @@ def test_gated_conv_formula():
     np.testing.assert_allclose(out, elu / (1 + np.exp(-gate)), rtol=1e-5, atol=1e-6)
 
 
-def test_deconv_repeats_pixels_then_convolves():
-    x = RNG.normal(size=(1, 3, 5, 2)).astype(np.float32)
-    layer = GenDeconv2D(2, name="conv13_upsample")
+@pytest.mark.parametrize("gated", [False, True])
+def test_deconv_repeats_pixels_then_convolves(gated):
+    # GenDeconv2D computes the four output phases as 2x2 convs of x (ops/upsample_conv.py);
+    # it must equal the original: repeat every pixel twice, then the 3x3 SAME conv.
+    x = RNG.normal(size=(2, 3, 5, 6)).astype(np.float32)
+    layer = GenDeconv2D(8, gated=gated, name="conv13_upsample")
     layer(x)
+    layer.conv.bias.assign(RNG.normal(size=8).astype(np.float32))
     up = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
-    np.testing.assert_allclose(layer(x), layer.conv(up), atol=1e-6)
+    np.testing.assert_allclose(layer(x), layer.conv(up), rtol=1e-5, atol=1e-5)
     assert layer.conv.kernel.path == "conv13_upsample/conv13_upsample_conv/kernel"
+
+
+@pytest.mark.parametrize("size", [(1, 1), (4, 4), (5, 7)])
+def test_upsample_conv_values_and_gradients_equal_the_upsampled_conv(size):
+    import tensorflow as tf
+
+    from deepfill_tf.ops.resize import resize_nearest_align_corners
+    from deepfill_tf.ops.upsample_conv import upsample2x_conv3x3
+
+    x = tf.constant(RNG.normal(size=(2, *size, 3)), tf.float32)
+    kernel = tf.constant(RNG.normal(size=(3, 3, 3, 4)), tf.float32)
+
+    def reference(x, kernel):
+        return tf.nn.conv2d(resize_nearest_align_corners(x, scale=2), kernel, 1, "SAME")
+
+    grads = []
+    for fn in (reference, upsample2x_conv3x3):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = fn(x, kernel)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        grads.append((y, *tape.gradient(loss, [x, kernel])))
+    assert grads[1][0].shape == (2, 2 * size[0], 2 * size[1], 4)
+    for want, got in zip(*grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(
