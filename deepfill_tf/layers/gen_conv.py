@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from deepfill_tf.ops.upsample_conv import interleave_phases, upsample2x_conv3x3_phase
+from deepfill_tf.ops.upsample_conv import interleave_phases, phase_conv, phase_kernels
 
 
 @keras.saving.register_keras_serializable(package="deepfill_tf")
@@ -80,17 +80,22 @@ class GenConv2D(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
+        # tf.nn.conv2d, not keras.ops.conv: for a dilated conv the latter goes through
+        # tf.nn.convolution's SpaceToBatchND / BatchToSpaceND (about 70 shape ops per layer at
+        # unknown sizes, two copies of the activations), where oneDNN's native dilated Conv2D is
+        # a third to a half faster. TF 'SAME' padding either way.
         return self.activate(
-            lambda kernel: ops.conv(
-                x, kernel, strides=self.strides, padding="same", dilation_rate=self.dilation_rate
+            lambda kernel: tf.nn.conv2d(
+                x, kernel, self.strides, "SAME", dilations=self.dilation_rate
             )
         )
 
-    def activate(self, conv):
+    def activate(self, conv, kernel=None):
         """Bias, then the activation or the gating, of ``conv(kernel)``.
 
-        ``conv`` maps a kernel (or a slice of it along the output channels) to the linear
-        convolution with it: the layer's own conv, or ``GenDeconv2D``'s sub-pixel phases.
+        ``conv`` maps a kernel (or a part of it along the output channels) to the linear
+        convolution with it: the layer's own conv, or one of ``GenDeconv2D``'s sub-pixel
+        phases, whose folded ``kernel`` (output channels last, as the layer's) is passed here.
 
         Gated, the features and the gate are two convolutions with the two halves of the
         kernel rather than one conv and a split: the same numbers (each output channel is the
@@ -102,12 +107,12 @@ class GenConv2D(keras.layers.Layer):
         # the gradient read the conv output's shape, which blocks the fusion, and reduces the
         # bias gradient with a generic Sum: about 10 % of a training step (docs/performance.md).
         # Same float additions, as the original's tf.layers.conv2d.
+        kernel = self.kernel if kernel is None else kernel
         if not self.is_gated:
-            y = tf.nn.bias_add(conv(self.kernel), self.bias)
+            y = tf.nn.bias_add(conv(kernel), self.bias)
             return y if self.activation is None else self.activation(y)
-        half = self.filters // 2
-        features = tf.nn.bias_add(conv(self.kernel[..., :half]), self.bias[:half])
-        gate = tf.nn.bias_add(conv(self.kernel[..., half:]), self.bias[half:])
+        kernels, biases = tf.split(kernel, 2, axis=-1), tf.split(self.bias, 2)
+        features, gate = (tf.nn.bias_add(conv(k), b) for k, b in zip(kernels, biases, strict=True))
         return self.activation(features) * ops.sigmoid(gate)
 
     def compute_output_shape(self, input_shape):
@@ -160,8 +165,9 @@ class GenDeconv2D(keras.layers.Layer):
         # The upsampling and the 3x3 conv as four 2x2 convs of x (ops/upsample_conv.py), each
         # phase activated before the interleave: the same numbers up to float32 reassociation,
         # 16 / 36 of the multiply-adds, no 4x upsampled tensor.
+        kernels = phase_kernels(self.conv.kernel)
         phases = [
-            self.conv.activate(lambda kernel, p=p: upsample2x_conv3x3_phase(x, kernel, p))
+            self.conv.activate(lambda k, p=p: phase_conv(x, k, p), kernel=kernels[p])
             for p in range(4)
         ]
         return interleave_phases(phases)
