@@ -141,6 +141,9 @@ class GenDeconv2D(keras.layers.Layer):
     The upsampling is neuralgym's ``resize`` (align_corners=True), which for x2 repeats every
     pixel twice. The conv lives in a nested scope ``<name>/<name>_conv`` as in the original,
     hence checkpoint keys such as ``inpaint_net/conv13_upsample/conv13_upsample_conv/kernel``.
+    It is computed without the upsampled image: four 2x2 convs of the input with folded copies
+    of that kernel, one per output phase (``deepfill_tf/ops/upsample_conv.py``), the same
+    result up to float32 reassociation.
 
     Args:
       filters: conv output channels (``cnum``); gated convs output ``filters // 2``.
