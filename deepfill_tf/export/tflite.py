@@ -173,13 +173,6 @@ def run_tflite(model: bytes, image, mask, guide=None):
     """
     interpreter = tf.lite.Interpreter(model_content=model)
     feeds = {"image": image, "mask": mask, "guide": guide}
-    if interpreter.get_signature_list():
-        # Converted with a signature: its runner feeds by the signature's input names (the
-        # tensors themselves are then named "serving_default_mask:0" ...) and resizes them.
-        runner = interpreter.get_signature_runner()
-        outputs = runner(**{name: feeds[name] for name in runner.get_input_details()})
-        (output,) = outputs.values()
-        return output
     details = {d["name"]: d for d in interpreter.get_input_details()}
     for name, detail in details.items():
         if list(detail["shape"]) != list(feeds[name].shape):
