@@ -45,7 +45,7 @@ def test_gated_conv_formula():
 
 @pytest.mark.parametrize("gated", [False, True])
 def test_deconv_repeats_pixels_then_convolves(gated):
-    # GenDeconv2D computes the four output phases as 2x2 convs of x (ops/upsample_conv.py);
+    # GenDeconv2D computes one transposed conv of x with a folded kernel (ops/upsample_conv.py);
     # it must equal the original: repeat every pixel twice, then the 3x3 SAME conv.
     x = RNG.normal(size=(2, 3, 5, 6)).astype(np.float32)
     layer = GenDeconv2D(8, gated=gated, name="conv13_upsample")

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from deepfill_tf.ops.upsample_conv import interleave_phases, phase_conv, phase_kernels
+from deepfill_tf.ops.upsample_conv import upsample2x_conv3x3
 
 
 @keras.saving.register_keras_serializable(package="deepfill_tf")
@@ -90,12 +90,11 @@ class GenConv2D(keras.layers.Layer):
             )
         )
 
-    def activate(self, conv, kernel=None):
-        """Bias, then the activation or the gating, of ``conv(kernel)``.
+    def activate(self, conv):
+        """Bias, then the activation or the gating, of ``conv(self.kernel)``.
 
         ``conv`` maps a kernel (or a part of it along the output channels) to the linear
-        convolution with it: the layer's own conv, or one of ``GenDeconv2D``'s sub-pixel
-        phases, whose folded ``kernel`` (output channels last, as the layer's) is passed here.
+        convolution with it: the layer's own conv, or ``GenDeconv2D``'s upsampled one.
 
         Gated, the features and the gate are two convolutions with the two halves of the
         kernel rather than one conv and a split: the same numbers (each output channel is the
@@ -107,11 +106,10 @@ class GenConv2D(keras.layers.Layer):
         # the gradient read the conv output's shape, which blocks the fusion, and reduces the
         # bias gradient with a generic Sum: about 10 % of a training step (docs/performance.md).
         # Same float additions, as the original's tf.layers.conv2d.
-        kernel = self.kernel if kernel is None else kernel
         if not self.is_gated:
-            y = tf.nn.bias_add(conv(kernel), self.bias)
+            y = tf.nn.bias_add(conv(self.kernel), self.bias)
             return y if self.activation is None else self.activation(y)
-        kernels, biases = tf.split(kernel, 2, axis=-1), tf.split(self.bias, 2)
+        kernels, biases = tf.split(self.kernel, 2, axis=-1), tf.split(self.bias, 2)
         features, gate = (tf.nn.bias_add(conv(k), b) for k, b in zip(kernels, biases, strict=True))
         return self.activation(features) * ops.sigmoid(gate)
 
@@ -141,9 +139,9 @@ class GenDeconv2D(keras.layers.Layer):
     The upsampling is neuralgym's ``resize`` (align_corners=True), which for x2 repeats every
     pixel twice. The conv lives in a nested scope ``<name>/<name>_conv`` as in the original,
     hence checkpoint keys such as ``inpaint_net/conv13_upsample/conv13_upsample_conv/kernel``.
-    It is computed without the upsampled image: four 2x2 convs of the input with folded copies
-    of that kernel, one per output phase (``deepfill_tf/ops/upsample_conv.py``), the same
-    result up to float32 reassociation.
+    It is computed without the upsampled image: one stride-2 transposed conv of the input with
+    a folded 4x4 copy of that kernel (``deepfill_tf/ops/upsample_conv.py``), the same result up
+    to float32 reassociation.
 
     Args:
       filters: conv output channels (``cnum``); gated convs output ``filters // 2``.
@@ -165,15 +163,10 @@ class GenDeconv2D(keras.layers.Layer):
         self.conv.build((b, None if h is None else 2 * h, None if w is None else 2 * w, c))
 
     def call(self, x):
-        # The upsampling and the 3x3 conv as four 2x2 convs of x (ops/upsample_conv.py), each
-        # phase activated before the interleave: the same numbers up to float32 reassociation,
+        # The upsampling and the 3x3 conv as one stride-2 transposed conv of x with a folded
+        # 4x4 kernel (ops/upsample_conv.py): the same numbers up to float32 reassociation,
         # 16 / 36 of the multiply-adds, no 4x upsampled tensor.
-        kernels = phase_kernels(self.conv.kernel)
-        phases = [
-            self.conv.activate(lambda k, p=p: phase_conv(x, k, p), kernel=kernels[p])
-            for p in range(4)
-        ]
-        return interleave_phases(phases)
+        return self.conv.activate(lambda kernel: upsample2x_conv3x3(x, kernel))
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
