@@ -515,6 +515,21 @@ def test_budget_picks_the_path_at_run_time_in_tf_function():
         assert_close(flow, want["flow"], f"flow {h}x{w}", 2e-5)
 
 
+@pytest.mark.parametrize("budget, want", [(0.5, "single"), (0.01, "chunked")])
+def test_static_shapes_pick_the_path_at_trace_time(budget, want):
+    """Static shapes (training steps): the budget decides while tracing, so the graph holds
+    one path and no tf.cond (both paths in a training step's graph keep grappler from
+    fusing the generator's convolutions with their activations)."""
+    layer = ContextualAttention(max_attention_mb=budget)
+    spec = [tf.TensorSpec([2, 8, 12, 2])] * 2 + [tf.TensorSpec([1, 8, 12, 1])]
+    graph = tf.function(layer, input_signature=spec).get_concrete_function().graph
+    types = {op.type for op in graph.get_operations()}
+    assert not types & {"If", "StatelessIf"}
+    assert bool(types & {"While", "StatelessWhile"}) == (want == "chunked")
+    fits = single_pass_bytes(2, 4, 6) <= budget * 2**20
+    assert isinstance(fits, bool) and fits == (want == "single")
+
+
 def test_chunked_gradients_match_original_graph():
     rng = np.random.default_rng(12)
     shape = (1, 16, 20, 3)

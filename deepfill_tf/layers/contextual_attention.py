@@ -422,9 +422,12 @@ def _softmax_paste(c: _Common, logits, details: bool, rows=None):
 
 
 def single_pass_bytes(batch, hs, ws):
-    """Estimated peak bytes of the single-pass attention (float32 tensor): four
-    (L + 2 ws)^2 float32 buffers per sample (scores on the halo layout, fused, kept rows,
-    weights; measured: 2.1 GB at L = 12288 against 2.5 GB estimated)."""
+    """Estimated peak bytes of the single-pass attention: four (L + 2 ws)^2 float32 buffers
+    per sample (scores on the halo layout, fused, kept rows, weights; measured: 2.1 GB at
+    L = 12288 against 2.5 GB estimated). A Python float when the three sizes are Python ints
+    (static shapes), else a float32 tensor."""
+    if all(isinstance(v, int) for v in (batch, hs, ws)):
+        return 16.0 * batch * float(hs * ws + 2 * ws + 20) ** 2
     side = tf.cast(hs * ws + 2 * ws + 20, tf.float32)
     return 16.0 * tf.cast(batch, tf.float32) * side * side
 
@@ -684,9 +687,15 @@ class ContextualAttention(keras.layers.Layer):
             cells = _cells_near_hole(mask_s, self.foreground_margin, hs, ws)
             cols, cell, attention = self._chunked(common, cells, details)
         else:
+            # Decided at trace time when the shapes are static (training): a tf.cond would put
+            # both paths, and the chunked path's while loop, into the step's graph, where
+            # grappler then fuses no convolution with its activation.
             budget = self._budget_bytes()
-            single = single_pass_bytes(batch, hs, ws)
-            fits = tf.constant(True) if budget is None else single <= budget
+            b_static, h_static, w_static = f.shape[:3]
+            sizes = (batch, hs, ws)
+            if None not in (b_static, h_static, w_static):
+                sizes = (b_static, h_static // r, w_static // r)
+            fits = True if budget is None else single_pass_bytes(*sizes) <= budget
             static = tf.get_static_value(fits)
             if static is not None:
                 path = self._single_pass if bool(static) else self._chunked_all
