@@ -426,10 +426,12 @@ def single_pass_bytes(batch, hs, ws):
     per sample (scores on the halo layout, fused, kept rows, weights; measured: 2.1 GB at
     L = 12288 against 2.5 GB estimated). A Python float when the three sizes are Python ints
     (static shapes), else a float32 tensor."""
+    side = hs * ws + 2 * ws + 20
     if all(isinstance(v, int) for v in (batch, hs, ws)):
-        return 16.0 * batch * float(hs * ws + 2 * ws + 20) ** 2
-    side = tf.cast(hs * ws + 2 * ws + 20, tf.float32)
-    return 16.0 * tf.cast(batch, tf.float32) * side * side
+        side = float(side)
+    else:
+        side, batch = tf.cast(side, tf.float32), tf.cast(batch, tf.float32)
+    return 16.0 * batch * side * side
 
 
 def _chunk_rows(budget, batch, hs, ws, kk, n_cells):
