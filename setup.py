@@ -11,7 +11,8 @@ setup(
     packages=find_packages(
         include=["deepfill_tf", "deepfill_tf.*", "neuralgym_compat", "neuralgym_compat.*"]
     ),
-    package_data={"deepfill_tf.ui": ["static/*"]},  # the page of deepfill-tf ui
+    # the page of deepfill-tf ui; the custom ops built on first use (deepfill_tf/native)
+    package_data={"deepfill_tf.ui": ["static/*"], "deepfill_tf.native": ["*.cc"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3",

@@ -107,6 +107,7 @@ class Case:
     may_create: set = field(default_factory=set)  # "dir/**": anything under dir
     kind: str = "error"  # or "warning"
     prefix: str | None = None  # default "deepfill-tf <command>: <kind>:"
+    env: dict = field(default_factory=dict)  # environment variables of the run
 
 
 def _setup(tmp) -> None:
@@ -360,6 +361,19 @@ CASES = {
     ),
     "train config missing": Case(["train", "--config", "nope.yml"], 1, "nope.yml"),
     "train unknown config key": Case(["train", "--config", "bad.yml"], 1, "cnumm"),
+    # the switch of the fused gating kernel (deepfill_tf.native)
+    "native switch not 0 or 1 to inpaint": Case(
+        [*ONE, "--output", "o.png"],
+        1,
+        "DEEPFILL_TF_NATIVE must be 0 or 1, got 'maybe'",
+        env={"DEEPFILL_TF_NATIVE": "maybe"},
+    ),
+    "native switch not 0 or 1 to train": Case(
+        ["train", "--config", "logdir_file.yml", "--max-iters", "1"],
+        1,
+        "DEEPFILL_TF_NATIVE must be 0 or 1, got 'yes'",
+        env={"DEEPFILL_TF_NATIVE": "yes"},
+    ),
 }
 
 
@@ -393,6 +407,8 @@ def test_bad_input(name, ckpt, run, tmp_path, capfd, monkeypatch):
     case = CASES[name]
     _setup(tmp_path)
     monkeypatch.chdir(tmp_path)
+    for key, value in case.env.items():
+        monkeypatch.setenv(key, value)
     before, ckpt_before = _snapshot(tmp_path), _snapshot(os.path.dirname(ckpt))
     argv = [a.replace("{ckpt}", ckpt).replace("{run}", run) for a in case.argv]
     code = main(argv)

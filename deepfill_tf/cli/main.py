@@ -22,6 +22,7 @@ import sys
 import traceback
 
 from deepfill_tf.errors import DeepfillError
+from deepfill_tf.native import native_enabled
 
 # name -> one-line help. The module deepfill_tf.cli.<name> implements it.
 SUBCOMMANDS = {
@@ -168,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     before = getattr(module, "before_tensorflow", None)
     check = getattr(module, "check_inputs", None)
     try:
+        native_enabled()  # a bad DEEPFILL_TF_NATIVE fails here, before any work
         if check:
             check(args)
         quiet_tensorflow((lambda: before(args)) if before else None)

@@ -7,5 +7,6 @@ from deepfill_tf.export.saved_model import (  # noqa: F401
     export_checkpoint,
     export_saved_model,
     load_exportable_generator,
+    native_ops,
     python_bound_ops,
 )

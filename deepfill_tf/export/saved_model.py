@@ -39,6 +39,7 @@ from deepfill_tf.errors import CheckpointError, DeepfillError
 from deepfill_tf.inference.hd_strategy import crop_around_hole_graph
 from deepfill_tf.inference.loading import load_generator
 from deepfill_tf.inference.pipeline import MIN_SIDE, inpaint_uint8
+from deepfill_tf.native import NATIVE_OPS
 from deepfill_tf.registry import families, get_family
 
 BYTES_SIGNATURE = "serving_default"
@@ -309,26 +310,35 @@ class InpaintServingModule(tf.Module):
         }
 
 
-def python_bound_ops(saved_model_dir: str) -> list[str]:
-    """Ops of a SavedModel (main graphs and every library function) that need Python.
-
-    Returns:
-      sorted ``"op_type in function_or_graph"`` strings; empty when servable.
-    """
+def _ops_in(saved_model_dir: str, op_types: frozenset) -> list[str]:
+    """``"op_type in function_or_graph"`` for every op of ``op_types`` in a SavedModel (main
+    graphs and every library function), sorted."""
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
     found = set()
     for meta_graph in proto.meta_graphs:
         graph = meta_graph.graph_def
-        found |= {f"{n.op} in graph" for n in graph.node if n.op in PYTHON_BOUND_OPS}
+        found |= {f"{n.op} in graph" for n in graph.node if n.op in op_types}
         for function in graph.library.function:
             found |= {
                 f"{n.op} in {function.signature.name}"
                 for n in function.node_def
-                if n.op in PYTHON_BOUND_OPS
+                if n.op in op_types
             }
     return sorted(found)
+
+
+def python_bound_ops(saved_model_dir: str) -> list[str]:
+    """Ops of a SavedModel that need Python; empty when servable (sorted
+    ``"op_type in function_or_graph"`` strings)."""
+    return _ops_in(saved_model_dir, PYTHON_BOUND_OPS)
+
+
+def native_ops(saved_model_dir: str) -> list[str]:
+    """This package's custom ops (``deepfill_tf.native``) in a SavedModel: TF Serving has none
+    of them. Empty when servable (sorted ``"op_type in function_or_graph"`` strings)."""
+    return _ops_in(saved_model_dir, NATIVE_OPS)
 
 
 def _umask() -> int:
@@ -383,6 +393,9 @@ def export_saved_model(
         bad = python_bound_ops(tmp)
         if bad:
             raise DeepfillError(f"graph calls back into Python, not servable: {', '.join(bad)}")
+        bad = native_ops(tmp)
+        if bad:
+            raise DeepfillError(f"graph holds custom ops, not servable: {', '.join(bad)}")
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the server may be another user
         if os.path.exists(target):
             old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=export_dir)

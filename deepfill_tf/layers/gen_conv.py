@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from deepfill_tf.ops.gating import gated_elu
 from deepfill_tf.ops.upsample_conv import upsample2x_conv3x3
 
 
@@ -111,6 +112,10 @@ class GenConv2D(keras.layers.Layer):
             return y if self.activation is None else self.activation(y)
         kernels, biases = tf.split(self.kernel, 2, axis=-1), tf.split(self.bias, 2)
         features, gate = (tf.nn.bias_add(conv(k), b) for k, b in zip(kernels, biases, strict=True))
+        if self.activation_name == "elu":
+            # One fused kernel inside deepfill_tf.ops.gating.native_gating() (training, the
+            # CLI's inference), TensorFlow's Elu * Sigmoid elsewhere (exports).
+            return gated_elu(features, gate)
         return self.activation(features) * ops.sigmoid(gate)
 
     def compute_output_shape(self, input_shape):

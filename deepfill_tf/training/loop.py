@@ -34,6 +34,7 @@ import tensorflow as tf
 from deepfill_tf.config import TrainConfig, load_config, save_config
 from deepfill_tf.convert.run_checkpoint import CONFIG_NAME
 from deepfill_tf.errors import ConfigError, DeepfillError, InputError
+from deepfill_tf.ops.gating import native_gating
 from deepfill_tf.registry import get_family
 from deepfill_tf.training.checkpointing import RunCheckpoint, initialise_from, sorted_variables
 from deepfill_tf.training.strategy import describe_strategy, is_chief, worker_count, worker_index
@@ -238,7 +239,9 @@ class Trainer:
         def replica(batch, seed):
             return self._replica_step(name, batch, seed)
 
-        return self._reduce(self.strategy.run(replica, args=(batch, seed)))
+        # Traced with the fused gating kernel (DeepFill v2): a training step is never exported.
+        with native_gating():
+            return self._reduce(self.strategy.run(replica, args=(batch, seed)))
 
     def run_step(self, name: str, batch: Batch, seed: SeedLike) -> dict[str, tf.Tensor]:
         """One optimisation step of objective ``name`` on a distributed batch; ``seed`` int64
