@@ -5,8 +5,8 @@
 //     y = elu(features) * sigmoid(gate)
 // where features and gate are the two halves of the convolution (bias added). With
 // TensorFlow's ops that is Elu, Sigmoid and Mul forward and Mul, Mul, EluGrad, SigmoidGrad
-// backward: seven memory-bound passes over tensors of the layer's size, about a tenth of a
-// training step on CPU (docs/performance.md). These two kernels do it in one pass each:
+// backward: memory-bound passes over tensors of the layer's size that grappler does not fuse
+// on CPU (docs/performance.md). These two kernels do it in one pass each:
 //
 //   DeepfillGatedElu(features, gate) -> y
 //   DeepfillGatedEluGrad(dy, features, gate) -> (d_features, d_gate)

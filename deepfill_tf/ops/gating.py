@@ -1,9 +1,9 @@
 """DeepFill v2's gating ``elu(features) * sigmoid(gate)``, fused where it is safe to.
 
 ``gated_elu`` is TensorFlow's ``Elu``, ``Sigmoid`` and ``Mul`` (what the original
-``gen_conv`` does), except inside ``native_gating()``: there it is one native kernel forward and
-one backward (``deepfill_tf/native/gated_elu.cc``), the same numbers up to float rounding (about 1e-6)
-in a fraction of the memory traffic. That is 7-9 % of a DeepFill v2 training step on CPU
+``gen_conv`` does), except inside ``native_gating()``: there it is one native kernel forward
+and one backward (``deepfill_tf/native/gated_elu.cc``), the same numbers up to float rounding
+(about 1e-6) in a fraction of the memory traffic: G and D steps 9 and 7 % faster on CPU
 (docs/performance.md).
 
 The fused op is a custom op: a graph that holds it runs only where the library is loaded, so
