@@ -15,8 +15,7 @@ Modes:
   function  ``tf.function`` with a static input signature (one trace per shape).
   xla       ``tf.function(jit_compile=True)``; a failure is recorded as "n/a: <first line>".
   pipeline  ``deepfill_tf.inference.pipeline.inpaint_uint8`` in a tf.function: uint8 RGB in,
-            uint8 RGB out, what the CLI runs (and what the original anchors measure), traced
-            inside ``native_gating()`` as the CLI traces it (the fused gating kernel).
+            uint8 RGB out, what the CLI runs (and what the original anchors measure).
 
 Timing: 2 warm-up calls (the first one traces / compiles), then ``--repeats`` timed calls; the
 median and the minimum are reported. Outputs are fetched to NumPy inside the timed region.
@@ -55,7 +54,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import itertools
 import json
@@ -215,18 +213,9 @@ def _make_runner(mode: str, g, batch: int, size: int):
     if mode == "pipeline":
         from deepfill_tf.inference.pipeline import inpaint_uint8
 
-        try:  # traced as deepfill_tf.inference.inpainter.Inpainter (the CLI) traces it
-            from deepfill_tf.ops.gating import native_gating
-        except ImportError:  # a --baseline package from before the fused gating kernel
-            native_gating = contextlib.nullcontext
-
-        def pipeline(x, m):
-            with native_gating():
-                return inpaint_uint8(g, x, m)
-
         image = tf.constant(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8))
         fn = tf.function(
-            pipeline,
+            lambda x, m: inpaint_uint8(g, x, m),
             input_signature=[tf.TensorSpec((batch, size, size, 3), tf.uint8), mask_spec],
         )
     else:

@@ -4,6 +4,10 @@ export, and a fallback to TensorFlow's ops when it cannot be built or is switche
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -23,11 +27,12 @@ def _library_or_skip():
 
 
 @pytest.fixture
-def fresh_loader(monkeypatch, tmp_path):
-    """``load_native_library`` with its per-process cache emptied (and restored after)."""
-    native.load_native_library.cache_clear()
-    yield native.load_native_library
-    native.load_native_library.cache_clear()
+def unloaded(monkeypatch):
+    """``load_native_library`` as in a process that has loaded nothing yet (restored after).
+    Only for cases that load no library: TensorFlow cannot load a second copy of the kernels."""
+    monkeypatch.setattr(native, "_loaded", {})
+    monkeypatch.setattr(native, "_failed", set())
+    return native.load_native_library
 
 
 def _values_and_gradients(features, gate, upstream):
@@ -138,9 +143,9 @@ def test_export_after_a_native_trace_holds_no_custom_op(tmp_path):
     assert native_ops(path) == []
 
 
-def test_switched_off_uses_tensorflow_ops(fresh_loader, monkeypatch):
+def test_switched_off_uses_tensorflow_ops(monkeypatch):
     monkeypatch.setenv("DEEPFILL_TF_NATIVE", "0")
-    assert fresh_loader("gated_elu") is None
+    assert native.load_native_library("gated_elu") is None
     assert native.native_status("gated_elu") == "off (DEEPFILL_TF_NATIVE=0)"
     x = tf.constant([[-1.0, 2.0]])
     with native_gating():
@@ -156,12 +161,10 @@ def test_bad_switch_value_is_a_config_error(monkeypatch, value):
         native.native_enabled()
 
 
-def test_failed_build_falls_back_with_the_compiler_error(
-    fresh_loader, monkeypatch, tmp_path, caplog
-):
+def test_failed_build_falls_back_with_the_compiler_error(unloaded, monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("DEEPFILL_TF_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    assert fresh_loader("gated_elu") is None
+    assert unloaded("gated_elu") is None
     status = native.native_status("gated_elu")
     assert status.startswith("TensorFlow ops (could not build gated_elu: no C++ compiler")
     assert "no-such-compiler" in status
@@ -173,19 +176,39 @@ def test_failed_build_falls_back_with_the_compiler_error(
     np.testing.assert_allclose(y.numpy(), (tf.nn.elu(x) * tf.sigmoid(x)).numpy())
 
 
-def test_build_is_cached_per_source_and_cpu(fresh_loader, monkeypatch, tmp_path):
-    """A first use builds into the cache; the next process (here: an emptied loader) reuses it."""
-    monkeypatch.setenv("DEEPFILL_TF_CACHE", str(tmp_path / "cache"))
-    if fresh_loader("gated_elu") is None:
-        pytest.skip(f"no build here: {native.native_status('gated_elu')}")
-    built = sorted((tmp_path / "cache" / "native").iterdir())
-    assert len(built) == 1 and built[0].name.startswith("gated_elu-") and built[0].suffix == ".so"
-    mtime = built[0].stat().st_mtime_ns
-    native.load_native_library.cache_clear()
-
+_BUILD_AND_LOAD = """
+import sys
+import deepfill_tf.native as native
+if sys.argv[1] == "no-rebuild":
     def no_rebuild(*args):
         raise AssertionError("rebuilt a cached library")
+    native._build = no_rebuild
+library = native.load_native_library("gated_elu")
+print(native.native_status("gated_elu"))
+sys.exit(0 if library is not None else 3)
+"""
 
-    monkeypatch.setattr(native, "_build", no_rebuild)
-    assert fresh_loader("gated_elu") is not None
+
+def test_build_is_cached_per_source_and_cpu(tmp_path):
+    """A first use builds into the cache; the next process reuses it (each in its own process:
+    TensorFlow cannot load a second copy of the kernels into this one)."""
+    env = {**os.environ, "DEEPFILL_TF_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = subprocess.run(
+        [sys.executable, "-c", _BUILD_AND_LOAD, "build"], env=env, capture_output=True, text=True
+    )
+    if first.returncode == 3:
+        pytest.skip(f"no build here: {first.stdout.strip()}")
+    assert first.returncode == 0, first.stderr
+    built = sorted((tmp_path / "cache" / "native").iterdir())
+    assert len(built) == 1 and built[0].name.startswith("gated_elu-") and built[0].suffix == ".so"
+    assert first.stdout.strip() == f"native ({built[0]})"
+    mtime = built[0].stat().st_mtime_ns
+    second = subprocess.run(
+        [sys.executable, "-c", _BUILD_AND_LOAD, "no-rebuild"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert second.returncode == 0, second.stderr
+    assert sorted((tmp_path / "cache" / "native").iterdir()) == built
     assert built[0].stat().st_mtime_ns == mtime

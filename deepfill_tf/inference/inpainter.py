@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from deepfill_tf.errors import InputError
 from deepfill_tf.inference.pipeline import inpaint_uint8
-from deepfill_tf.ops.gating import native_gating
 from deepfill_tf.registry import Family, ModelSpec, family_of
 
 
@@ -77,16 +76,14 @@ class Inpainter:
             mask_spec = tf.TensorSpec([None, None, None, 1], tf.float32)
 
             def run(image, hole_mask, *extra):
-                # The fused gating kernel: this trace runs here and is never exported.
-                with native_gating():
-                    return inpaint_uint8(
-                        self.generator,
-                        image,
-                        hole_mask,
-                        family=self.family,
-                        inputs=dict(zip(names, extra, strict=True)),
-                        **self.options,
-                    )
+                return inpaint_uint8(
+                    self.generator,
+                    image,
+                    hole_mask,
+                    family=self.family,
+                    inputs=dict(zip(names, extra, strict=True)),
+                    **self.options,
+                )
 
             signature = [image_spec, mask_spec] + [image_spec] * len(names)
             self._fns[names] = tf.function(run, input_signature=signature)

@@ -113,8 +113,8 @@ class GenConv2D(keras.layers.Layer):
         kernels, biases = tf.split(self.kernel, 2, axis=-1), tf.split(self.bias, 2)
         features, gate = (tf.nn.bias_add(conv(k), b) for k, b in zip(kernels, biases, strict=True))
         if self.activation_name == "elu":
-            # One fused kernel inside deepfill_tf.ops.gating.native_gating() (training, the
-            # CLI's inference), TensorFlow's Elu * Sigmoid elsewhere (exports).
+            # One fused kernel inside deepfill_tf.ops.gating.native_gating() (training steps),
+            # TensorFlow's Elu * Sigmoid elsewhere (inference, exports).
             return gated_elu(features, gate)
         return self.activation(features) * ops.sigmoid(gate)
 

@@ -20,7 +20,6 @@ it imports TensorFlow.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
@@ -146,16 +145,26 @@ def _build(source_path: Path, target: Path, flags: list[str]) -> None:
             os.unlink(tmp)
 
 
-@functools.cache
-def load_native_library(name: str):
-    """The loaded op library of ``deepfill_tf/native/<name>.cc`` (``tf.load_op_library``), built on first
-    use; None when native ops are off or the build or load fails (``native_status`` says why).
-    Once per process."""
-    import tensorflow as tf
+# name -> the library loaded in this process. TensorFlow keeps a loaded library's kernels for
+# the life of the process and cannot take a second copy of them (a second library registering
+# the same kernels makes every use of the op fail), so a name is loaded at most once.
+_loaded: dict[str, object] = {}
+_failed: set[str] = set()  # names whose build or load failed in this process: not retried
 
+
+def load_native_library(name: str):
+    """The loaded op library of ``deepfill_tf/native/<name>.cc`` (``tf.load_op_library``),
+    built on first use; None when native ops are off or the build or load fails
+    (``native_status`` says why). Built and loaded at most once per process."""
     if not native_enabled():
         _status[name] = f"off ({_ENV_SWITCH}=0)"
         return None
+    if name in _loaded:
+        return _loaded[name]
+    if name in _failed:
+        return None
+    import tensorflow as tf
+
     source_path = _SOURCES / f"{name}.cc"
     source = source_path.read_bytes()
     errors = []
@@ -171,7 +180,9 @@ def load_native_library(name: str):
             errors.append(str(e).splitlines()[0] if str(e) else type(e).__name__)
             continue
         _status[name] = f"native ({target})"
+        _loaded[name] = library
         return library
     _status[name] = f"TensorFlow ops (could not build {name}: {errors[-1]})"
     _log.warning("%s: %s", name, _status[name])
+    _failed.add(name)
     return None

@@ -7,10 +7,11 @@ and one backward (``deepfill_tf/native/gated_elu.cc``), the same numbers up to f
 (docs/performance.md).
 
 The fused op is a custom op: a graph that holds it runs only where the library is loaded, so
-TF Serving, TFLite and ONNX could not run it. That is why it is opt-in per trace: the training
-loop and the in-process inference of ``deepfill-tf inpaint`` trace inside ``native_gating()``;
-exported SavedModels are traced outside it and hold only TensorFlow's ops. When the library
-cannot be built (no compiler) or ``DEEPFILL_TF_NATIVE=0``, ``native_gating()`` changes nothing.
+TF Serving, TFLite and ONNX could not run it. That is why it is opt-in per trace, and only the
+training loop opts in. Inference does not: ``deepfill-tf inpaint``, the UI and evaluation give
+the very pixels of the exported SavedModel (a contract the family checks test), and float
+rounding of the fused kernel would move a few uint8 values by one. When the library cannot
+be built (no compiler) or ``DEEPFILL_TF_NATIVE=0``, ``native_gating()`` changes nothing.
 """
 
 from __future__ import annotations
