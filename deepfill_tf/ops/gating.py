@@ -80,6 +80,6 @@ def gated_elu(features: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
       float32, the shape of the inputs. Differentiable in both inputs (first order; the
       native op has no second derivative, which no DeepFill v2 loss needs).
     """
-    if native_gating_active() and features.dtype == tf.float32:
+    if native_gating_active() and features.dtype == gate.dtype == tf.float32:
         return _library().deepfill_gated_elu(features, gate)
     return tf.nn.elu(features) * tf.sigmoid(gate)
