@@ -167,9 +167,12 @@ def load_native_library(name: str):
 
     source_path = _SOURCES / f"{name}.cc"
     source = source_path.read_bytes()
+    targets = [(f, cache_dir() / "native" / f"{name}-{_key(source, f)}.so") for f in _FLAG_SETS]
+    # A library cached with any flag set is tried before any build, so a compiler that rejects
+    # the first set does not fail that build again in every process.
+    targets.sort(key=lambda flags_target: not flags_target[1].exists())
     errors = []
-    for flags in _FLAG_SETS:
-        target = cache_dir() / "native" / f"{name}-{_key(source, flags)}.so"
+    for flags, target in targets:
         try:
             if not target.exists():
                 start = time.perf_counter()

@@ -42,25 +42,12 @@ def native_gating():
 
 
 def _library():
-    library = load_native_library(_LIBRARY)
-    if library is not None:
-        _register_gradient()
-    return library
+    return load_native_library(_LIBRARY)
 
 
-_registered = False
-
-
-def _register_gradient() -> None:
-    global _registered
-    if _registered:
-        return
-
-    @tf.RegisterGradient("DeepfillGatedElu")
-    def _gated_elu_grad(op, grad):
-        return _library().deepfill_gated_elu_grad(grad, op.inputs[0], op.inputs[1])
-
-    _registered = True
+@tf.RegisterGradient("DeepfillGatedElu")  # a registry by op name: the op need not exist yet
+def _gated_elu_grad(op, grad):
+    return _library().deepfill_gated_elu_grad(grad, op.inputs[0], op.inputs[1])
 
 
 def native_gating_active() -> bool:
