@@ -15,7 +15,8 @@ Modes:
   function  ``tf.function`` with a static input signature (one trace per shape).
   xla       ``tf.function(jit_compile=True)``; a failure is recorded as "n/a: <first line>".
   pipeline  ``deepfill_tf.inference.pipeline.inpaint_uint8`` in a tf.function: uint8 RGB in,
-            uint8 RGB out, what the CLI runs (and what the original anchors measure).
+            uint8 RGB out, what the CLI runs (and what the original anchors measure), traced
+            inside ``exact_native_gating()`` as the CLI's Inpainter traces it.
 
 Timing: 2 warm-up calls (the first one traces / compiles), then ``--repeats`` timed calls; the
 median and the minimum are reported. Outputs are fetched to NumPy inside the timed region.
@@ -54,6 +55,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import itertools
 import json
@@ -213,9 +215,18 @@ def _make_runner(mode: str, g, batch: int, size: int):
     if mode == "pipeline":
         from deepfill_tf.inference.pipeline import inpaint_uint8
 
+        try:  # traced as deepfill_tf.inference.inpainter.Inpainter (the CLI) traces it
+            from deepfill_tf.ops.gating import exact_native_gating
+        except ImportError:  # an older deepfill_tf (a snapshot on PYTHONPATH)
+            exact_native_gating = contextlib.nullcontext
+
+        def pipeline(x, m):
+            with exact_native_gating():
+                return inpaint_uint8(g, x, m)
+
         image = tf.constant(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8))
         fn = tf.function(
-            lambda x, m: inpaint_uint8(g, x, m),
+            pipeline,
             input_signature=[tf.TensorSpec((batch, size, size, 3), tf.uint8), mask_spec],
         )
     else:

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from deepfill_tf.errors import InputError
 from deepfill_tf.inference.pipeline import inpaint_uint8
+from deepfill_tf.ops.gating import exact_native_gating
 from deepfill_tf.registry import Family, ModelSpec, family_of
 
 
@@ -76,14 +77,17 @@ class Inpainter:
             mask_spec = tf.TensorSpec([None, None, None, 1], tf.float32)
 
             def run(image, hole_mask, *extra):
-                return inpaint_uint8(
-                    self.generator,
-                    image,
-                    hole_mask,
-                    family=self.family,
-                    inputs=dict(zip(names, extra, strict=True)),
-                    **self.options,
-                )
+                # The bit-exact gating kernel (deepfill_tf.ops.gating): this trace is never
+                # exported, and gives the exported model's pixels all the same.
+                with exact_native_gating():
+                    return inpaint_uint8(
+                        self.generator,
+                        image,
+                        hole_mask,
+                        family=self.family,
+                        inputs=dict(zip(names, extra, strict=True)),
+                        **self.options,
+                    )
 
             signature = [image_spec, mask_spec] + [image_spec] * len(names)
             self._fns[names] = tf.function(run, input_signature=signature)

@@ -114,7 +114,8 @@ class GenConv2D(keras.layers.Layer):
         features, gate = (tf.nn.bias_add(conv(k), b) for k, b in zip(kernels, biases, strict=True))
         if self.activation_name == "elu":
             # One fused kernel inside deepfill_tf.ops.gating.native_gating() (training steps),
-            # TensorFlow's Elu * Sigmoid elsewhere (inference, exports).
+            # a bit-exact fused Sigmoid * Mul inside exact_native_gating() (inference),
+            # TensorFlow's Elu * Sigmoid elsewhere (exports).
             return gated_elu(features, gate)
         return self.activation(features) * ops.sigmoid(gate)
 

@@ -42,7 +42,7 @@ __all__ = [
 
 # Every op type the libraries here register: a graph holding one runs only where the library is
 # loaded (not in TF Serving, TFLite or ONNX), so exports check for them.
-NATIVE_OPS = frozenset({"DeepfillGatedElu", "DeepfillGatedEluGrad"})
+NATIVE_OPS = frozenset({"DeepfillGatedElu", "DeepfillGatedEluGrad", "DeepfillMulSigmoid"})
 
 _SOURCES = Path(__file__).resolve().parent
 _ENV_SWITCH = "DEEPFILL_TF_NATIVE"
@@ -53,6 +53,9 @@ _FLAG_SETS = (
     ["-O3", "-march=native"],
     ["-O3"],
 )
+# Flags a library needs on top of every set: exact_gating reproduces TensorFlow's float
+# operations one by one, so the compiler may contract none of them into an FMA.
+_EXTRA_FLAGS = {"exact_gating": ["-ffp-contract=off"]}
 _status: dict[str, str] = {}
 _log = logging.getLogger(__name__)
 
@@ -167,7 +170,8 @@ def load_native_library(name: str):
 
     source_path = _SOURCES / f"{name}.cc"
     source = source_path.read_bytes()
-    targets = [(f, cache_dir() / "native" / f"{name}-{_key(source, f)}.so") for f in _FLAG_SETS]
+    flag_sets = [f + _EXTRA_FLAGS.get(name, []) for f in _FLAG_SETS]
+    targets = [(f, cache_dir() / "native" / f"{name}-{_key(source, f)}.so") for f in flag_sets]
     # A library cached with any flag set is tried before any build, so a compiler that rejects
     # the first set does not fail that build again in every process.
     targets.sort(key=lambda flags_target: not flags_target[1].exists())

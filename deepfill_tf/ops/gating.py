@@ -1,31 +1,50 @@
 """DeepFill v2's gating ``elu(features) * sigmoid(gate)``, fused where it is safe to.
 
 ``gated_elu`` is TensorFlow's ``Elu``, ``Sigmoid`` and ``Mul`` (what the original
-``gen_conv`` does), except inside ``native_gating()``: there it is one native kernel forward
-and one backward (``deepfill_tf/native/gated_elu.cc``), the same numbers up to float rounding
-(about 1e-6) in a fraction of the memory traffic: G and D steps 9 and 7 % faster on CPU
-(docs/performance.md).
+``gen_conv`` does), except inside one of two contexts:
 
-The fused op is a custom op: a graph that holds it runs only where the library is loaded, so
-TF Serving, TFLite and ONNX could not run it. That is why it is opt-in per trace, and only the
-training loop opts in. Inference does not: ``deepfill-tf inpaint``, the UI and evaluation give
-the very pixels of the exported SavedModel (a contract the family checks test), and float
-rounding of the fused kernel would move a few uint8 values by one. When the library cannot
-be built (no compiler) or ``DEEPFILL_TF_NATIVE=0``, ``native_gating()`` changes nothing.
+* ``native_gating()`` (training steps): one native kernel forward and one backward
+  (``deepfill_tf/native/gated_elu.cc``), the same numbers up to float rounding (about 1e-6)
+  in a fraction of the memory traffic: G and D steps 9 and 7 % faster on CPU
+  (docs/performance.md).
+* ``exact_native_gating()`` (inference: the CLI, the UI, evaluation): TensorFlow's ``Elu``
+  (which oneDNN fuses into the convolution), then ``sigmoid`` and the product in one native
+  pass (``deepfill_tf/native/exact_gating.cc``) that is bit-identical to TensorFlow's
+  ``Sigmoid`` and ``Mul``. The library is checked against them bit for bit when it loads and
+  not used if any value differs, so inference keeps giving the very pixels of the exported
+  SavedModel (a contract the family checks test).
+
+A native op is a custom op: a graph that holds it runs only where the library is loaded, so
+TF Serving, TFLite and ONNX could not run it. That is why it is opt-in per trace; exports are
+traced outside both contexts. When a library cannot be built (no compiler) or
+``DEEPFILL_TF_NATIVE=0``, the contexts change nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
+import numpy as np
 import tensorflow as tf
 
 from deepfill_tf.native import load_native_library
 
-__all__ = ["gated_elu", "native_gating", "native_gating_active"]
+__all__ = [
+    "exact_native_gating",
+    "exact_native_gating_active",
+    "gated_elu",
+    "native_gating",
+    "native_gating_active",
+]
 
 _LIBRARY = "gated_elu"
-_depth = 0  # process-wide (not thread-local): MirroredStrategy traces replicas in threads
+_EXACT_LIBRARY = "exact_gating"
+# Process-wide (not thread-local): MirroredStrategy traces replicas in threads.
+_depth = 0
+_exact_depth = 0
+_exact_verdict: dict[str, bool] = {}  # "bits": the exact library matched TensorFlow's ops
+_log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -41,8 +60,72 @@ def native_gating():
         _depth -= 1
 
 
+@contextlib.contextmanager
+def exact_native_gating():
+    """Within it, ``gated_elu`` traces the bit-exact native sigmoid product when the library is
+    available and matches this TensorFlow's ops. Process-wide and re-entrant; read at trace
+    time. ``native_gating()`` takes precedence where both are entered."""
+    global _exact_depth
+    _exact_depth += 1
+    try:
+        yield
+    finally:
+        _exact_depth -= 1
+
+
 def _library():
     return load_native_library(_LIBRARY)
+
+
+def _probe() -> tuple[np.ndarray, np.ndarray]:
+    """Gates over the whole float range (every exponent, the clamps at -104 and 16.64, zeros,
+    infinities, NaN) and products with signs and magnitudes; an odd length, so that the
+    scalar tail after the last whole packet is checked too."""
+    rng = np.random.default_rng(0)
+    grid = np.linspace(-120.0, 24.0, 60001)
+    bits = np.arange(0, 2**32, 2**32 // 20011, dtype=np.uint64).astype(np.uint32)
+    special = [np.nan, np.inf, -np.inf, 0.0, -0.0, -104.0, 16.6355324, 1e-40, -1e-40, 88.0]
+    gate = np.concatenate(
+        [grid, bits.view(np.float32), rng.standard_normal(40001) * 6.0, special]
+    ).astype(np.float32)
+    x = (rng.standard_normal(gate.size) * 10.0 ** rng.integers(-3, 4, gate.size)).astype(
+        np.float32
+    )
+    return x, gate
+
+
+def _bits_match(library) -> bool:
+    """The exact op gives TensorFlow's ``x * tf.sigmoid(gate)`` bit for bit on ``_probe``."""
+    with tf.init_scope():  # eager, even when asked during a trace
+        x, gate = _probe()
+        want = tf.function(lambda a, b: a * tf.sigmoid(b))(x, gate).numpy()
+        got = tf.function(library.deepfill_mul_sigmoid)(x, gate).numpy()
+    same = (want.view(np.uint32) == got.view(np.uint32)) | (np.isnan(want) & np.isnan(got))
+    if not same.all():
+        _log.warning(
+            "%s: %d of %d values differ from TensorFlow's Sigmoid and Mul in this build; "
+            "inference uses TensorFlow's ops",
+            _EXACT_LIBRARY,
+            int((~same).sum()),
+            same.size,
+        )
+    return bool(same.all())
+
+
+def _exact_library():
+    library = load_native_library(_EXACT_LIBRARY)
+    if library is None:
+        return None
+    if "bits" not in _exact_verdict:
+        _exact_verdict["bits"] = _bits_match(library)
+    return library if _exact_verdict["bits"] else None
+
+
+@tf.RegisterGradient("DeepfillMulSigmoid")
+def _mul_sigmoid_grad(op, grad):
+    x, gate = op.inputs
+    s = tf.sigmoid(gate)
+    return grad * s, grad * x * s * (1.0 - s)
 
 
 @tf.RegisterGradient("DeepfillGatedElu")  # a registry by op name: the op need not exist yet
@@ -56,6 +139,13 @@ def native_gating_active() -> bool:
     return _depth > 0 and _library() is not None
 
 
+def exact_native_gating_active() -> bool:
+    """True if ``gated_elu`` would use the bit-exact native product here (inside
+    ``exact_native_gating()`` and not ``native_gating()``, the library built, loaded and
+    matching TensorFlow's ops)."""
+    return _exact_depth > 0 and not native_gating_active() and _exact_library() is not None
+
+
 def gated_elu(features: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
     """``elu(features) * sigmoid(gate)``, elementwise.
 
@@ -67,6 +157,9 @@ def gated_elu(features: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
       float32, the shape of the inputs. Differentiable in both inputs (first order; the
       native op has no second derivative, which no DeepFill v2 loss needs).
     """
-    if native_gating_active() and features.dtype == gate.dtype == tf.float32:
-        return _library().deepfill_gated_elu(features, gate)
+    if features.dtype == gate.dtype == tf.float32:
+        if native_gating_active():
+            return _library().deepfill_gated_elu(features, gate)
+        if exact_native_gating_active():
+            return _exact_library().deepfill_mul_sigmoid(tf.nn.elu(features), gate)
     return tf.nn.elu(features) * tf.sigmoid(gate)

@@ -1,0 +1,188 @@
+// DeepFill v2's gating product x * sigmoid(gate) in ONE pass, to the bit what TensorFlow's
+// Sigmoid and Mul ops compute.
+//
+// The gated convolution of "Free-Form Image Inpainting with Gated Convolution" (Yu et al.,
+// ICCV 2019; JiahuiYu/generative_inpainting v2.0.0, gen_conv) outputs
+//     y = elu(features) * sigmoid(gate).
+// For inference, oneDNN already fuses the ELU into the features' convolution; what remains is
+// TensorFlow's Sigmoid and Mul: two memory passes, and a Sigmoid built for AVX (8 lanes, no
+// FMA: the pip wheel's instruction set). This op does both in one pass on 16 lanes where the
+// CPU has AVX-512, with the SAME float operations in the same order, so every output is
+// bit-identical to x * tf.sigmoid(gate). That is what lets the CLI use it and still give the
+// very pixels of an exported SavedModel (which holds TensorFlow's ops only).
+//
+//   DeepfillMulSigmoid(x, gate) -> x * sigmoid(gate)      float32, one shape, any rank
+//
+// The sigmoid is Eigen's scalar_logistic_op<float> (the kernel of tf.sigmoid) as TensorFlow
+// runs it: its packet formula with every multiply-add rounded twice (no FMA) on all elements
+// but the last (n mod 8), which take its scalar formula exp(min(x, hi)) / (1 + exp(...)), as
+// Eigen's vectorised loop over packets of 8 leaves them. The library is compiled with
+// -ffp-contract=off so that the compiler fuses none of these operations either.
+// deepfill_tf/ops/gating.py checks the bits against TensorFlow's own ops when it loads the
+// library and does not use it when they differ (another TensorFlow build).
+#define EIGEN_USE_THREADS
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "unsupported/Eigen/CXX11/Tensor"
+
+namespace deepfill_tf {
+namespace {
+
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+
+// TensorFlow's float packet: 8 lanes (AVX). Elements past the last whole packet are scalar.
+constexpr int64_t kTfPacket = 8;
+constexpr int64_t kBlock = 16384;  // elements per work unit, a multiple of every packet size
+
+// The constants of Eigen's scalar_logistic_op<float>::packetOp.
+constexpr float kExpHi = 16.6355324f;  // the first x where the interpolant is exactly one
+constexpr float kExpLo = -104.f;       // below: zero
+constexpr float kHalf = 0.5f;
+constexpr float kOne = 1.f;
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kC1 = -0.693359375f;  // -ln 2 in two parts (Cephes)
+constexpr float kC2 = 2.12194440e-4f;
+constexpr float kP2 = 0.49999141693115234375f;  // degree-5 minimax polynomial of exp(r)
+constexpr float kP3 = 0.16666877269744873046875f;
+constexpr float kP4 = 4.1898667812347412109375e-2f;
+constexpr float kP5 = 8.33471305668354034423828125e-3f;
+constexpr float kBias = 127.f;
+constexpr float kLimit = 255.f;
+
+// One lane of the packet formula, operation for operation (x86 min/max semantics: the second
+// operand when either is NaN; Eigen's pmin(a, b) is vminps(b, a)).
+inline float MinPs(float a, float b) { return a < b ? a : b; }
+inline float MaxPs(float a, float b) { return a > b ? a : b; }
+
+inline float PacketLogisticLane(float x0) {
+  if (std::isnan(x0)) return x0;
+  const bool zero = x0 < kExpLo;
+  float x = MinPs(kExpHi, x0) * kHalf;
+  const float m = std::floor(x * kLog2e + kHalf);
+  float r = m * kC1 + x;
+  r = m * kC2 + r;
+  const float r2 = r * r;
+  const float p_even = r2 * kP4 + kP2;
+  const float p_odd = r2 * kP5 + kP3;
+  const float p_low = r + kOne;
+  float p = r * p_odd + p_even;
+  p = r2 * p + p_low;
+  const int32_t biased = static_cast<int32_t>(MinPs(kLimit, MaxPs(0.f, m + kBias)));
+  const uint32_t bits = static_cast<uint32_t>(biased) << 23;
+  float two_m;
+  std::memcpy(&two_m, &bits, sizeof(two_m));
+  float e = p * two_m;
+  e = e * e;
+  return zero ? 0.f : e / (kOne + e);
+}
+
+// Eigen's scalar formula, for the elements after the last whole packet.
+inline float ScalarLogistic(float x) {
+  const float e = std::exp(kExpHi < x ? kExpHi : x);
+  return e / (1.0f + e);
+}
+
+#if defined(__AVX512F__)
+inline __m512 Logistic16(__m512 x0) {
+  const __m512 half = _mm512_set1_ps(kHalf), one = _mm512_set1_ps(kOne);
+  const __mmask16 zero = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(kExpLo), _CMP_LT_OQ);
+  __m512 x = _mm512_mul_ps(_mm512_min_ps(_mm512_set1_ps(kExpHi), x0), half);
+  const __m512 m = _mm512_roundscale_ps(
+      _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), half),
+      _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_add_ps(_mm512_mul_ps(m, _mm512_set1_ps(kC1)), x);
+  r = _mm512_add_ps(_mm512_mul_ps(m, _mm512_set1_ps(kC2)), r);
+  const __m512 r2 = _mm512_mul_ps(r, r);
+  const __m512 p_even = _mm512_add_ps(_mm512_mul_ps(r2, _mm512_set1_ps(kP4)), _mm512_set1_ps(kP2));
+  const __m512 p_odd = _mm512_add_ps(_mm512_mul_ps(r2, _mm512_set1_ps(kP5)), _mm512_set1_ps(kP3));
+  const __m512 p_low = _mm512_add_ps(r, one);
+  __m512 p = _mm512_add_ps(_mm512_mul_ps(r, p_odd), p_even);
+  p = _mm512_add_ps(_mm512_mul_ps(r2, p), p_low);
+  const __m512 biased = _mm512_min_ps(
+      _mm512_set1_ps(kLimit), _mm512_max_ps(_mm512_setzero_ps(), _mm512_add_ps(m, _mm512_set1_ps(kBias))));
+  const __m512 two_m = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvttps_epi32(biased), 23));
+  __m512 e = _mm512_mul_ps(p, two_m);
+  e = _mm512_mul_ps(e, e);
+  const __m512 s = _mm512_div_ps(e, _mm512_add_ps(one, e));
+  return _mm512_mask_blend_ps(zero, s, _mm512_setzero_ps());
+}
+#endif
+
+// y[i] = x[i] * sigmoid(g[i]) for i in [begin, end); begin a multiple of kTfPacket; `tail`
+// is where the scalar formula starts (n rounded down to a multiple of kTfPacket).
+void MulSigmoidRange(const float* x, const float* g, float* y, int64_t begin, int64_t end,
+                     int64_t tail) {
+  int64_t i = begin;
+  const int64_t packets_end = std::min(end, tail);
+#if defined(__AVX512F__)
+  for (; i + 16 <= packets_end; i += 16) {
+    _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), Logistic16(_mm512_loadu_ps(g + i))));
+  }
+  if (i < packets_end) {  // 8 lanes left: the same lane operations, masked
+    const __mmask16 lanes = static_cast<__mmask16>((1u << (packets_end - i)) - 1u);
+    const __m512 s = Logistic16(_mm512_maskz_loadu_ps(lanes, g + i));
+    _mm512_mask_storeu_ps(y + i, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, x + i), s));
+    i = packets_end;
+  }
+#endif
+  for (; i < packets_end; ++i) y[i] = x[i] * PacketLogisticLane(g[i]);
+  for (; i < end; ++i) y[i] = x[i] * ScalarLogistic(g[i]);
+}
+
+class MulSigmoidOp : public OpKernel {
+ public:
+  explicit MulSigmoidOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& gate = ctx->input(1);
+    OP_REQUIRES(ctx, x.shape() == gate.shape(),
+                ::tensorflow::errors::InvalidArgument(
+                    "x and gate must have one shape, got ", x.shape().DebugString(), " and ",
+                    gate.shape().DebugString()));
+    Tensor* output = nullptr;
+    // In place over x when nothing else reads it (the ELU output in a gated conv): no fresh
+    // buffer to fault in.
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &output));
+    const float* a = x.flat<float>().data();
+    const float* b = gate.flat<float>().data();
+    float* y = output->flat<float>().data();
+    const int64_t n = x.NumElements();
+    const int64_t tail = n / kTfPacket * kTfPacket;
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    pool->ParallelFor(blocks, 25 * kBlock, [&](int64_t b0, int64_t b1) {
+      const int64_t begin = b0 * kBlock, end = std::min(n, b1 * kBlock);
+      if (begin < end) MulSigmoidRange(a, b, y, begin, end, tail);
+    });
+  }
+};
+
+}  // namespace
+}  // namespace deepfill_tf
+
+REGISTER_OP("DeepfillMulSigmoid")
+    .Input("x: float")
+    .Input("gate: float")
+    .Output("output: float")
+    .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
+      ::tensorflow::shape_inference::ShapeHandle shape;
+      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &shape));
+      c->set_output(0, shape);
+      return absl::OkStatus();
+    });
+
+REGISTER_KERNEL_BUILDER(Name("DeepfillMulSigmoid").Device(::tensorflow::DEVICE_CPU),
+                        deepfill_tf::MulSigmoidOp);
