@@ -88,9 +88,7 @@ def _probe() -> tuple[np.ndarray, np.ndarray]:
     gate = np.concatenate(
         [grid, bits.view(np.float32), rng.standard_normal(40001) * 6.0, special]
     ).astype(np.float32)
-    x = (rng.standard_normal(gate.size) * 10.0 ** rng.integers(-3, 4, gate.size)).astype(
-        np.float32
-    )
+    x = (rng.standard_normal(gate.size) * 10.0 ** rng.integers(-3, 4, gate.size)).astype(np.float32)
     return x, gate
 
 
