@@ -29,10 +29,11 @@ float32 buffers, which grows with the square of the image area (10 GB per buffer
 1536). When that estimate exceeds the budget, the foreground cells are processed in chunks
 (``ContextualAttention._chunked``, a ``tf.while_loop``): a chunk of c cells (a square tile of
 the grid) computes the raw scores of the rows its fuse reads (its cells and their 8 fuse
-neighbours, found with ``tf.unique``; about c + 6 sqrt(c) rows) against every background
-patch laid out on the halo sequence, sums the 9 fuse terms as row gathers plus column
-shifts, recomputes the few joint columns exactly, and then runs the same softmax, argmax and
-paste per row. Memory is O(c x L), the chunk size follows from the budget; the results
+neighbours, laid out as runs of consecutive cells; about c + 6 sqrt(c) rows) against every
+background patch laid out on the halo sequence. Along a run the row-major fuse step is a
+diagonal shift, so the 9 fuse terms are one AddN of 3 zero-copy views plus 3 row gathers
+and column shifts (``_chunk_fused_scores``); the few joint columns are recomputed exactly,
+and then the same softmax, argmax and paste run per row. Memory is O(c x L), the chunk size follows from the budget; the results
 equal the single pass up to float32 reassociation (the tests compare them on the oracle
 inputs). The choice is made at trace time when the shapes are static, else by a ``tf.cond``.
 ``foreground_margin`` restricts the work to the cells near the hole; a ``region`` argument (where
@@ -304,6 +305,83 @@ def _fused_scores(fg, bg, hs, ws, opaque_one):
     fused = _shift_sum(flat, offsets, groups * width64, opaque_one)
     fused = tf.reshape(fused, tf.stack([-1, width64]))  # -1: see _shift_sum's `opaque`
     return fused, rows_n, raw
+
+
+def _chunk_fused_scores(own, fg_ext, bg_wide, hs, ws, opaque_one):
+    """Fused scores of the foreground cells ``own`` (c,) int32 against every background patch.
+
+    The fuse sums, over its 9 neighbour maps m = h_dr after g_dc, the raw scores of row m(p)
+    at column m(l). g_dc (the column-major neighbour) is a gather; h_dr (the row-major one) is
+    a flat shift by dr. So the rows are laid out as runs of consecutive cells: the cells g_dc(p)
+    of the chunk, sorted, each run with one more cell on either side. A row's h_dr neighbour is
+    then the row dr further, and the three dr terms of one dc are diagonal shifts of the raw
+    score buffer, summed as ONE AddN of 3 zero-copy views (as in ``_fused_scores``): 3 row
+    gathers and column slices instead of 9, and the same rows as the 9 maps would need.
+
+    Args:
+      own: (c,) int32 foreground cells, c >= 1.
+      fg_ext: (B, L + 1, D) foreground patches, row L zeros.
+      bg_wide: (B, W, D) background kernels on the halo sequence (cell l at ws + 1 + l),
+        padded with zero rows so that W + 1 is a multiple of 16.
+      opaque_one: any data-dependent int tensor >= 1 (see ``_shift_sum``).
+
+    Returns:
+      fused (B, c, L); raw (B, U, W) the unfused scores of the laid-out rows; where (9, c)
+      int32, the raw row of each fuse term's cell m(p) (``_fuse_neighbours``' order; zero rows
+      for invalid neighbours).
+    """
+    n = hs * ws
+    batch = tf.shape(fg_ext)[0]
+    width = tf.shape(bg_wide)[1]
+    by_dc = [own if dc == 0 else _g_step(own, dc, hs, ws) for dc in (0, 1, -1)]  # -1: none
+    every = tf.concat(by_dc, axis=0)
+    present = tf.tensor_scatter_nd_update(
+        tf.zeros([n + 1], tf.int32),
+        tf.expand_dims(tf.where(every < 0, n, every), 1),
+        tf.ones_like(every),
+    )
+    bases = tf.cast(tf.where(present[:n] > 0)[:, 0], tf.int32)  # sorted, >= 1 (c >= 1)
+    starts = tf.not_equal(bases, tf.concat([[-2], bases[:-1]], axis=0) + 1)
+    runs = tf.cumsum(tf.cast(starts, tf.int32))  # 1-based run of each base
+    row = tf.range(tf.size(bases)) + 2 * runs - 1  # one extra row before each run
+    used = tf.size(bases) + 2 * runs[-1]  # rows of the runs with their extra rows
+    zero = used + 1  # rows used .. used + 2 are zero: the rows of an invalid g_dc(p)
+    # The views below read 3 rows of `width` from each row of `padded`; width + 1 is a
+    # multiple of 16, so the flat buffer is whole rows of 16 when `rows` is.
+    padded = (used + 1 + 15) // 16 * 16
+    rows = padded + 16
+    # Every base's cell, and the extra rows of each run: b - 1 before its first base, b + 1
+    # after its last one (outside [0, L): a zero row). Scatters to one position each (TFLite's
+    # scatter adds duplicates); the other bases' extra-row writes go to row `rows`, dropped.
+    ends = tf.not_equal(tf.concat([bases[1:], [-2]], axis=0), bases + 1)
+    at = tf.concat([tf.where(starts, row - 1, rows), tf.where(ends, row + 1, rows), row], 0)
+    cells = tf.concat([bases - 1, bases + 1, bases], axis=0)
+    cells = tf.where(cells >= n, -1, cells)
+    row_cells = tf.tensor_scatter_nd_update(
+        tf.fill(tf.expand_dims(rows + 1, 0), -1), tf.expand_dims(at, 1), cells
+    )[:rows]
+    row_of = tf.tensor_scatter_nd_update(
+        tf.fill([n + 1], zero), tf.expand_dims(bases, 1), row
+    )  # cell -> its row; L (none) -> the zero rows
+    where_dc = [tf.gather(row_of, tf.where(g < 0, n, g)) for g in by_dc]
+    where = tf.stack([w + dr for w in where_dc for dr in (0, 1, -1)], axis=0)  # (9, c)
+
+    fg_rows = tf.gather(fg_ext, tf.where(row_cells < 0, n, row_cells), axis=1)  # (B, rows, D)
+    raw = _matmul(fg_rows, bg_wide, transpose_b=True)  # (B, rows, W)
+    # summed[e] = sum_dr raw[e + (dr + 1) (W + 1)]: viewed as rows of W, (r, j) is the sum
+    # over dr of raw (r + 1 + dr, j + 1 + dr). Rows (B rows - 16) x W, whole rows of 16.
+    flat = tf.reshape(raw, [-1, 16])
+    step = tf.cast((width + 1) // 16, tf.int64)
+    size = tf.cast((batch * rows - 16) // 16 * width, tf.int64)
+    summed = _shift_sum(flat, [0 * step, step, 2 * step], size, opaque_one)
+    summed = tf.reshape(summed, tf.stack([-1, tf.cast(width, tf.int64)]))
+    sample = tf.expand_dims(tf.range(batch) * rows, 1)
+    fused = None
+    for dc, w in zip((0, 1, -1), where_dc, strict=True):
+        term = tf.gather(summed, sample + tf.expand_dims(w, 0) - 1)  # (B, c, W)
+        term = tf.slice(term, tf.stack([0, 0, ws + dc * ws]), tf.stack([-1, -1, n]))
+        fused = term if fused is None else fused + term  # (B, c, L)
+    return fused, raw, where
 
 
 def _joint_cells(hs, ws):
@@ -795,13 +873,13 @@ class ContextualAttention(keras.layers.Layer):
         bg_ext = tf.concat([c.bg, tf.zeros_like(c.bg[:, :1])], axis=1)
         # Background patches on the halo sequence (module docstring), one more zero at the end:
         # a fuse term's column neighbour is then a shift by dc * ws + dr. Cell l at ws + 1 + l.
+        # Padded with zeros so that its length + 1 is a multiple of 16 (_chunk_fused_scores).
         halo = tf.concat(
             [[-1, -1], tf.range(n - ws, n - 1), tf.range(n), tf.range(1, ws), [-1, -1]], axis=0
         )
-        bg_halo = tf.gather(bg_ext, tf.where(halo < 0, n, halo), axis=1)  # (B, L + 2 ws + 2, D)
+        halo = tf.concat([halo, tf.fill([(15 - tf.size(halo)) % 16], -1)], axis=0)
+        bg_halo = tf.gather(bg_ext, tf.where(halo < 0, n, halo), axis=1)  # (B, W, D)
         fuse = self.fuse
-        # The 9 neighbour maps m = h_dr after g_dc in _fuse_neighbours' order (1 without fuse).
-        shifts = [dc * ws + dr for dc in (0, 1, -1) for dr in (0, 1, -1)] if fuse else [0]
         # Columns where the shifts break (joints): exact from their true neighbours' columns,
         # appended after the L shifted ones; `pick` (B, K) reads each kept patch's column.
         pick = c.idx
@@ -820,19 +898,13 @@ class ContextualAttention(keras.layers.Layer):
             start = i * chunk
             size = tf.minimum(chunk, n_cells - start)
             own = tf.slice(cells, tf.reshape(start, [1]), tf.reshape(size, [1]))  # (c,)
-            # Rows the fuse reads: S2[p, l] = sum_m S[m(p), m(l)] over the neighbour maps m.
-            maps = _fuse_neighbours(own, hs, ws) if fuse else own[None]  # (9, c), -1: zero
-            needed, where = tf.unique(tf.reshape(maps, [-1]))
-            where = tf.reshape(where, [len(shifts), -1])
-            rows = tf.gather(fg_ext, tf.where(needed < 0, n, needed), axis=1)  # (B, u, D)
-            raw = _matmul(rows, bg_halo, transpose_b=True)  # (B, u, L + 2 ws + 2)
-            fused = None
-            for m, shift in enumerate(shifts):
-                deps = [] if fused is None else [fused]  # one term alive at a time
-                with tf.control_dependencies(deps):
-                    term = tf.gather(raw, where[m], axis=1)  # (B, c, L + 2 ws + 2)
-                term = tf.slice(term, tf.stack([0, 0, ws + 1 + shift]), tf.stack([-1, -1, n]))
-                fused = term if fused is None else fused + term  # (B, c, L)
+            if fuse:
+                # S2[p, l] = sum_m S[m(p), m(l)] over the 9 neighbour maps m.
+                fused, raw, where = _chunk_fused_scores(own, fg_ext, bg_halo, hs, ws, c.kk)
+            else:
+                rows = tf.gather(fg_ext, own, axis=1)  # (B, c, D)
+                raw = _matmul(rows, bg_halo, transpose_b=True)  # (B, c, W)
+                fused = tf.slice(raw, tf.stack([0, 0, ws + 1]), tf.stack([-1, -1, n]))
             if fuse:
                 sub = tf.gather(raw, bad_cols, axis=2)  # (B, u, 9 nb)
                 sub = tf.reshape(sub, tf.stack([batch, -1, 9, nb]))
