@@ -307,7 +307,7 @@ def _fused_scores(fg, bg, hs, ws, opaque_one):
     return fused, rows_n, raw
 
 
-def _chunk_fused_scores(own, fg_ext, bg_wide, hs, ws, opaque_one):
+def _chunk_fused_scores(own, fg_ext, bg_wide, hs, ws, joint_cols, opaque_one):
     """Fused scores of the foreground cells ``own`` (c,) int32 against every background patch.
 
     The fuse sums, over its 9 neighbour maps m = h_dr after g_dc, the raw scores of row m(p)
@@ -323,12 +323,13 @@ def _chunk_fused_scores(own, fg_ext, bg_wide, hs, ws, opaque_one):
       fg_ext: (B, L + 1, D) foreground patches, row L zeros.
       bg_wide: (B, W, D) background kernels on the halo sequence (cell l at ws + 1 + l),
         padded with zero rows so that W + 1 is a multiple of 16.
+      joint_cols: (9 nb,) int32 halo columns of the 9 neighbours of each of the nb joint
+        cells (``_joint_cells``), 0 for none: their fused scores are summed exactly.
       opaque_one: any data-dependent int tensor >= 1 (see ``_shift_sum``).
 
     Returns:
-      fused (B, c, L); raw (B, U, W) the unfused scores of the laid-out rows; where (9, c)
-      int32, the raw row of each fuse term's cell m(p) (``_fuse_neighbours``' order; zero rows
-      for invalid neighbours).
+      (B, c, L + nb): the fused scores of every background patch, then of the joint cells
+      computed exactly (their columns among the first L read broken joints).
     """
     n = hs * ws
     batch = tf.shape(fg_ext)[0]
@@ -368,6 +369,10 @@ def _chunk_fused_scores(own, fg_ext, bg_wide, hs, ws, opaque_one):
 
     fg_rows = tf.gather(fg_ext, tf.where(row_cells < 0, n, row_cells), axis=1)  # (B, rows, D)
     raw = _matmul(fg_rows, bg_wide, transpose_b=True)  # (B, rows, W)
+    # The joint columns first, so that the raw scores are freed before the terms' gathers.
+    sub = tf.gather(raw, joint_cols, axis=2)  # (B, rows, 9 nb)
+    sub = tf.reshape(sub, tf.stack([batch, rows, 9, -1]))
+    fix = tf.add_n([tf.gather(sub[:, :, m], where[m], axis=1) for m in range(9)])  # (B, c, nb)
     # summed[e] = sum_dr raw[e + (dr + 1) (W + 1)]: viewed as rows of W, (r, j) is the sum
     # over dr of raw (r + 1 + dr, j + 1 + dr). Rows (B rows - 16) x W, whole rows of 16.
     flat = tf.reshape(raw, [-1, 16])
@@ -378,10 +383,11 @@ def _chunk_fused_scores(own, fg_ext, bg_wide, hs, ws, opaque_one):
     sample = tf.expand_dims(tf.range(batch) * rows, 1)
     fused = None
     for dc, w in zip((0, 1, -1), where_dc, strict=True):
-        term = tf.gather(summed, sample + tf.expand_dims(w, 0) - 1)  # (B, c, W)
+        with tf.control_dependencies([sub]):
+            term = tf.gather(summed, sample + tf.expand_dims(w, 0) - 1)  # (B, c, W)
         term = tf.slice(term, tf.stack([0, 0, ws + dc * ws]), tf.stack([-1, -1, n]))
         fused = term if fused is None else fused + term  # (B, c, L)
-    return fused, raw, where
+    return tf.concat([fused, fix], axis=2)
 
 
 def _joint_cells(hs, ws):
@@ -885,7 +891,6 @@ class ContextualAttention(keras.layers.Layer):
         pick = c.idx
         if fuse:
             bad = _joint_cells(hs, ws)
-            nb = tf.size(bad)
             bad_cols = _fuse_neighbours(bad, hs, ws)  # (9, nb)
             bad_cols = tf.reshape(tf.where(bad_cols < 0, 0, bad_cols + ws + 1), [-1])  # 0: zero
             match = tf.equal(tf.expand_dims(c.idx, 2), bad[None, None, :])  # (B, K, nb)
@@ -899,17 +904,12 @@ class ContextualAttention(keras.layers.Layer):
             size = tf.minimum(chunk, n_cells - start)
             own = tf.slice(cells, tf.reshape(start, [1]), tf.reshape(size, [1]))  # (c,)
             if fuse:
-                # S2[p, l] = sum_m S[m(p), m(l)] over the 9 neighbour maps m.
-                fused, raw, where = _chunk_fused_scores(own, fg_ext, bg_halo, hs, ws, c.kk)
+                # S2[p, l] = sum_m S[m(p), m(l)] over the 9 neighbour maps m; (B, c, L + nb).
+                fused = _chunk_fused_scores(own, fg_ext, bg_halo, hs, ws, bad_cols, c.kk)
             else:
                 rows = tf.gather(fg_ext, own, axis=1)  # (B, c, D)
                 raw = _matmul(rows, bg_halo, transpose_b=True)  # (B, c, W)
                 fused = tf.slice(raw, tf.stack([0, 0, ws + 1]), tf.stack([-1, -1, n]))
-            if fuse:
-                sub = tf.gather(raw, bad_cols, axis=2)  # (B, u, 9 nb)
-                sub = tf.reshape(sub, tf.stack([batch, -1, 9, nb]))
-                fix = tf.add_n([tf.gather(sub[:, :, m], where[m], axis=1) for m in range(9)])
-                fused = tf.concat([fused, fix], axis=2)  # (B, c, L + nb)
             logits = tf.gather(fused, pick, axis=2, batch_dims=1)  # (B, c, K)
             # expand_dims, not [:, None]: TFLite (see _fix_joints)
             logits = tf.where(tf.expand_dims(c.is_pad, 1), -np.inf, logits)
