@@ -94,10 +94,10 @@ def _probe() -> tuple[np.ndarray, np.ndarray]:
 
 def _bits_match(library) -> bool:
     """The exact op gives TensorFlow's ``x * tf.sigmoid(gate)`` bit for bit on ``_probe``."""
-    with tf.init_scope():  # eager, even when asked during a trace
-        x, gate = _probe()
-        want = tf.function(lambda a, b: a * tf.sigmoid(b))(x, gate).numpy()
-        got = tf.function(library.deepfill_mul_sigmoid)(x, gate).numpy()
+    with tf.init_scope():  # eager (the same CPU kernels as a graph), even during a trace
+        x, gate = (tf.constant(v) for v in _probe())
+        want = (x * tf.sigmoid(gate)).numpy()
+        got = library.deepfill_mul_sigmoid(x, gate).numpy()
     same = (want.view(np.uint32) == got.view(np.uint32)) | (np.isnan(want) & np.isnan(got))
     if not same.all():
         _log.warning(
