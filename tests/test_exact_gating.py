@@ -73,6 +73,51 @@ def test_op_is_bit_identical_over_the_whole_float_range():
     assert np.isnan(got).any() and (got == 0).any()  # the probe reaches NaN and the clamps
 
 
+@pytest.mark.parametrize("shape", [(1, 5), (3, 13), (2, 7, 9, 24), (1, 33, 31, 48)])
+def test_bias_op_is_bit_identical_to_tensorflow(shape):
+    """Biases, ELU, sigmoid and product of a transposed conv's halves, with odd channel
+    counts (bias lanes wrapping inside a packet) and values across every clamp."""
+    library = _library_or_skip()
+    rng = np.random.default_rng(len(shape))
+    features, gate = (
+        (rng.standard_normal(shape) * 10.0 ** rng.integers(-2, 3, shape)).astype(np.float32)
+        for _ in range(2)
+    )
+    biases = [(rng.standard_normal(shape[-1]) * 30.0).astype(np.float32) for _ in range(2)]
+    want = tf.function(gating._reference_bias_gated_elu)(features, gate, *biases)
+    got = library.deepfill_bias_gated_elu(features, gate, *biases)
+    assert _same_bits(got, want) == 0
+
+
+def test_bias_op_gradients_match_tensorflow():
+    _library_or_skip()
+    rng = np.random.default_rng(11)
+    inputs = [tf.constant(rng.normal(0, 3, (2, 6, 5, 8)).astype(np.float32)) for _ in range(2)]
+    inputs += [tf.constant(rng.normal(0, 1, 8).astype(np.float32)) for _ in range(2)]
+    upstream = tf.constant(rng.normal(0, 1, (2, 6, 5, 8)).astype(np.float32))
+
+    def gradients(fn):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = fn(*inputs)
+        return tape.gradient(y, inputs, upstream)
+
+    with exact_native_gating():
+        got = gradients(gating.gated_elu_bias)
+    want = gradients(gating._reference_bias_gated_elu)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bias_op_rejects_bad_shapes():
+    library = _library_or_skip()
+    x = tf.zeros([2, 3, 4])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="features and gate must have one"):
+        library.deepfill_bias_gated_elu(x, tf.zeros([2, 4, 3]), tf.zeros([4]), tf.zeros([4]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"a bias must have shape \[4\]"):
+        library.deepfill_bias_gated_elu(x, x, tf.zeros([4]), tf.zeros([3]))
+
+
 def test_op_rejects_mismatched_shapes():
     library = _library_or_skip()
     with pytest.raises(tf.errors.InvalidArgumentError, match="x and gate must have one shape"):
@@ -126,7 +171,7 @@ def test_a_deepfill_v2_forward_gives_the_same_pixels_and_floats():
     with exact_native_gating():
         exact = tf.function(both)
         got = exact(image, hole)
-        assert "DeepfillMulSigmoid" in _ops(exact, image, hole)
+        assert {"DeepfillMulSigmoid", "DeepfillBiasGatedElu"} <= _ops(exact, image, hole)
     assert _same_bits(got[0], want[0]) == 0
     for g, w in zip(got[1], want[1], strict=True):
         assert _same_bits(g, w) == 0
@@ -137,6 +182,8 @@ def test_a_build_that_differs_is_not_used(monkeypatch, caplog):
     _library_or_skip()
 
     class OffByOneUlp:
+        deepfill_bias_gated_elu = staticmethod(gating._reference_bias_gated_elu)
+
         @staticmethod
         def deepfill_mul_sigmoid(x, gate):
             y = x * tf.sigmoid(gate)
@@ -144,7 +191,7 @@ def test_a_build_that_differs_is_not_used(monkeypatch, caplog):
 
     with caplog.at_level(logging.WARNING, logger="deepfill_tf.ops.gating"):
         assert not gating._bits_match(OffByOneUlp())
-    assert "values differ from TensorFlow's Sigmoid and Mul" in caplog.text
+    assert "values differ from TensorFlow's ops" in caplog.text
 
     monkeypatch.setattr(gating, "_exact_verdict", {"bits": False})
     x = tf.zeros([1, 4, 4, 2])

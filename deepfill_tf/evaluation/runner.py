@@ -172,6 +172,8 @@ def _family_infer(inp) -> InferFn:
     # Loaded on use: it imports TensorFlow, and this module is imported before TensorFlow is (input checks, --help).
     import tensorflow as tf
 
+    from deepfill_tf.ops.gating import exact_native_gating
+
     family, generator, options = inp.family, inp.generator, dict(inp.options)
     multiple = int(getattr(family, "size_multiple", 8))
 
@@ -188,7 +190,11 @@ def _family_infer(inp) -> InferFn:
         h, w = tf.shape(image)[1], tf.shape(image)[2]
         pad_h, pad_w = (-h) % multiple, (-w) % multiple
         x = pad(tf.cast(image, tf.float32), pad_h, pad_w)
-        predicted = family.predict(generator, x, pad(mask, pad_h, pad_w), {})[:, :h, :w, :]
+        # Traced as the CLI's Inpainter traces it: the bit-exact gating kernel
+        # (deepfill_tf.ops.gating), the exported model's pixels all the same.
+        with exact_native_gating():
+            predicted = family.predict(generator, x, pad(mask, pad_h, pad_w), {})
+        predicted = predicted[:, :h, :w, :]
         hole = tf.broadcast_to(mask > 0.5, tf.shape(predicted))
         composite = family.composite(predicted, image, hole, options)
         raw = family.composite(predicted, image, tf.ones_like(hole), options)

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from deepfill_tf.ops.gating import gated_elu
+from deepfill_tf.ops.gating import gated_elu, gated_elu_bias
 from deepfill_tf.ops.upsample_conv import upsample2x_conv3x3
 
 
@@ -91,11 +91,13 @@ class GenConv2D(keras.layers.Layer):
             )
         )
 
-    def activate(self, conv):
+    def activate(self, conv, bias_fuses: bool = True):
         """Bias, then the activation or the gating, of ``conv(self.kernel)``.
 
         ``conv`` maps a kernel (or a part of it along the output channels) to the linear
         convolution with it: the layer's own conv, or ``GenDeconv2D``'s upsampled one.
+        ``bias_fuses``: grappler fuses ``conv``'s BiasAdd (and ELU) into it (Conv2D); False for
+        a transposed conv, whose gating then takes the biases (``gated_elu_bias``).
 
         Gated, the features and the gate are two convolutions with the two halves of the
         kernel rather than one conv and a split: the same numbers (each output channel is the
@@ -111,6 +113,9 @@ class GenConv2D(keras.layers.Layer):
             y = tf.nn.bias_add(conv(self.kernel), self.bias)
             return y if self.activation is None else self.activation(y)
         kernels, biases = tf.split(self.kernel, 2, axis=-1), tf.split(self.bias, 2)
+        if self.activation_name == "elu" and not bias_fuses:
+            # One pass for both biases and the gating where the exact kernel runs (inference).
+            return gated_elu_bias(conv(kernels[0]), conv(kernels[1]), *biases)
         features, gate = (tf.nn.bias_add(conv(k), b) for k, b in zip(kernels, biases, strict=True))
         if self.activation_name == "elu":
             # One fused kernel inside deepfill_tf.ops.gating.native_gating() (training steps),
@@ -172,7 +177,7 @@ class GenDeconv2D(keras.layers.Layer):
         # The upsampling and the 3x3 conv as one stride-2 transposed conv of x with a folded
         # 4x4 kernel (ops/upsample_conv.py): the same numbers up to float32 reassociation,
         # 16 / 36 of the multiply-adds, no 4x upsampled tensor.
-        return self.conv.activate(lambda kernel: upsample2x_conv3x3(x, kernel))
+        return self.conv.activate(lambda kernel: upsample2x_conv3x3(x, kernel), bias_fuses=False)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape

@@ -42,7 +42,9 @@ __all__ = [
 
 # Every op type the libraries here register: a graph holding one runs only where the library is
 # loaded (not in TF Serving, TFLite or ONNX), so exports check for them.
-NATIVE_OPS = frozenset({"DeepfillGatedElu", "DeepfillGatedEluGrad", "DeepfillMulSigmoid"})
+NATIVE_OPS = frozenset(
+    {"DeepfillGatedElu", "DeepfillGatedEluGrad", "DeepfillMulSigmoid", "DeepfillBiasGatedElu"}
+)
 
 _SOURCES = Path(__file__).resolve().parent
 _ENV_SWITCH = "DEEPFILL_TF_NATIVE"

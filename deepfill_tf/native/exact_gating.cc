@@ -12,6 +12,11 @@
 // very pixels of an exported SavedModel (which holds TensorFlow's ops only).
 //
 //   DeepfillMulSigmoid(x, gate) -> x * sigmoid(gate)      float32, one shape, any rank
+//   DeepfillBiasGatedElu(features, gate, features_bias, gate_bias)
+//       -> elu(features + features_bias) * sigmoid(gate + gate_bias)
+//       float32 (..., C) inputs of one shape and (C,) biases: TensorFlow's BiasAdd, Elu,
+//       BiasAdd, Sigmoid and Mul, for the transposed convolutions that oneDNN cannot fuse
+//       with their bias and ELU (gen_deconv).
 //
 // The sigmoid is Eigen's scalar_logistic_op<float> (the kernel of tf.sigmoid) as TensorFlow
 // runs it: its packet formula with every multiply-add rounded twice (no FMA) on all elements
@@ -28,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -94,6 +100,42 @@ inline float ScalarLogistic(float x) {
   return e / (1.0f + e);
 }
 
+// TensorFlow's Elu: (x < 0).select(exp(x) - 1, x) with Eigen's pexp_float on packets. Its
+// fast path (2^m by one exponent shift) is taken per packet unless a lane has |x| > 87;
+// the other path gives the same exp(x) for -87 <= x < 0 (scaling by powers of two is exact
+// while the result stays normal), exp(x) - 1 == -1 for -104 <= x < -87 as the fast path
+// does, and exp(x) = 0 below -104 (where the fast path's polynomial overflows). So the fast
+// path with that zero, lane by lane, is TensorFlow's result for every x < 0.
+constexpr float kExpClampHi = 88.723f;
+constexpr float kQ2 = 0.49999988079071044921875f;  // degree-6 polynomial of exp(r)
+constexpr float kQ3 = 0.16666518151760101318359375f;
+constexpr float kQ4 = 4.166965186595916748046875e-2f;
+constexpr float kQ5 = 8.36894474923610687255859375e-3f;
+constexpr float kQ6 = 1.37449637986719608306884765625e-3f;
+
+inline float PacketEluLane(float x0) {
+  if (!(x0 < 0.f)) return x0;  // x >= 0, -0 and NaN: x itself
+  if (x0 < kExpLo) return -kOne;  // exp(x) = 0
+  const float x = MinPs(kExpClampHi, x0);
+  const float m = std::floor(x * kLog2e + kHalf);
+  float r = m * kC1 + x;
+  r = m * kC2 + r;
+  const float r2 = r * r;
+  float p_even = r2 * kQ6 + kQ4;
+  const float p_odd = r2 * kQ5 + kQ3;
+  p_even = r2 * p_even + kQ2;
+  const float p_low = r + kOne;
+  float y = r * p_odd + p_even;
+  y = r2 * y + p_low;
+  const int32_t biased = static_cast<int32_t>(MinPs(kLimit, MaxPs(0.f, m + kBias)));
+  const uint32_t bits = static_cast<uint32_t>(biased) << 23;
+  float two_m;
+  std::memcpy(&two_m, &bits, sizeof(two_m));
+  return MaxPs(x0, y * two_m) - kOne;
+}
+
+inline float ScalarElu(float x) { return x < 0.f ? std::exp(x) - 1.f : x; }
+
 #if defined(__AVX512F__)
 inline __m512 Logistic16(__m512 x0) {
   const __m512 half = _mm512_set1_ps(kHalf), one = _mm512_set1_ps(kOne);
@@ -117,6 +159,31 @@ inline __m512 Logistic16(__m512 x0) {
   e = _mm512_mul_ps(e, e);
   const __m512 s = _mm512_div_ps(e, _mm512_add_ps(one, e));
   return _mm512_mask_blend_ps(zero, s, _mm512_setzero_ps());
+}
+
+inline __m512 Elu16(__m512 x0) {
+  const __m512 half = _mm512_set1_ps(kHalf), one = _mm512_set1_ps(kOne);
+  const __mmask16 negative = _mm512_cmp_ps_mask(x0, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 x = _mm512_min_ps(_mm512_set1_ps(kExpClampHi), x0);
+  const __m512 m = _mm512_roundscale_ps(
+      _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), half),
+      _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_add_ps(_mm512_mul_ps(m, _mm512_set1_ps(kC1)), x);
+  r = _mm512_add_ps(_mm512_mul_ps(m, _mm512_set1_ps(kC2)), r);
+  const __m512 r2 = _mm512_mul_ps(r, r);
+  __m512 p_even = _mm512_add_ps(_mm512_mul_ps(r2, _mm512_set1_ps(kQ6)), _mm512_set1_ps(kQ4));
+  const __m512 p_odd = _mm512_add_ps(_mm512_mul_ps(r2, _mm512_set1_ps(kQ5)), _mm512_set1_ps(kQ3));
+  p_even = _mm512_add_ps(_mm512_mul_ps(r2, p_even), _mm512_set1_ps(kQ2));
+  const __m512 p_low = _mm512_add_ps(r, one);
+  __m512 y = _mm512_add_ps(_mm512_mul_ps(r, p_odd), p_even);
+  y = _mm512_add_ps(_mm512_mul_ps(r2, y), p_low);
+  const __m512 biased = _mm512_min_ps(
+      _mm512_set1_ps(kLimit), _mm512_max_ps(_mm512_setzero_ps(), _mm512_add_ps(m, _mm512_set1_ps(kBias))));
+  const __m512 two_m = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvttps_epi32(biased), 23));
+  __m512 e = _mm512_max_ps(x0, _mm512_mul_ps(y, two_m));
+  e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x0, _mm512_set1_ps(kExpLo), _CMP_LT_OQ), e,
+                           _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(negative, x0, _mm512_sub_ps(e, one));
 }
 #endif
 
@@ -170,8 +237,93 @@ class MulSigmoidOp : public OpKernel {
   }
 };
 
+// y[i] = elu(f[i] + fb[c]) * sigmoid(g[i] + gb[c]), c = i mod C, for i in [begin, end); the
+// biases repeated (`fbr`, `gbr`: C + 16 values, period C) so that 16 lanes load at once.
+void BiasGatedEluRange(const float* f, const float* g, const float* fbr, const float* gbr,
+                       int64_t channels, float* y, int64_t begin, int64_t end, int64_t tail) {
+  int64_t i = begin;
+  const int64_t packets_end = std::min(end, tail);
+#if defined(__AVX512F__)
+  for (; i + 16 <= packets_end; i += 16) {
+    const int64_t c = i % channels;
+    const __m512 a = _mm512_add_ps(_mm512_loadu_ps(f + i), _mm512_loadu_ps(fbr + c));
+    const __m512 b = _mm512_add_ps(_mm512_loadu_ps(g + i), _mm512_loadu_ps(gbr + c));
+    _mm512_storeu_ps(y + i, _mm512_mul_ps(Elu16(a), Logistic16(b)));
+  }
+#endif
+  for (; i < packets_end; ++i) {
+    const int64_t c = i % channels;
+    y[i] = PacketEluLane(f[i] + fbr[c]) * PacketLogisticLane(g[i] + gbr[c]);
+  }
+  for (; i < end; ++i) {
+    const int64_t c = i % channels;
+    y[i] = ScalarElu(f[i] + fbr[c]) * ScalarLogistic(g[i] + gbr[c]);
+  }
+}
+
+class BiasGatedEluOp : public OpKernel {
+ public:
+  explicit BiasGatedEluOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& features = ctx->input(0);
+    const Tensor& gate = ctx->input(1);
+    const Tensor& features_bias = ctx->input(2);
+    const Tensor& gate_bias = ctx->input(3);
+    OP_REQUIRES(ctx, features.shape() == gate.shape(),
+                ::tensorflow::errors::InvalidArgument(
+                    "features and gate must have one shape, got ",
+                    features.shape().DebugString(), " and ", gate.shape().DebugString()));
+    OP_REQUIRES(ctx, features.dims() >= 1 && features.dim_size(features.dims() - 1) > 0,
+                ::tensorflow::errors::InvalidArgument("features need a non-empty last axis, got ",
+                                                      features.shape().DebugString()));
+    const int64_t channels = features.dim_size(features.dims() - 1);
+    for (const Tensor* bias : {&features_bias, &gate_bias}) {
+      OP_REQUIRES(ctx, bias->dims() == 1 && bias->dim_size(0) == channels,
+                  ::tensorflow::errors::InvalidArgument(
+                      "a bias must have shape [", channels, "], got ", bias->shape().DebugString()));
+    }
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0, 1}, 0, features.shape(), &output));
+    std::vector<float> fbr(channels + 16), gbr(channels + 16);
+    for (int64_t k = 0; k < channels + 16; ++k) {
+      fbr[k] = features_bias.flat<float>()(k % channels);
+      gbr[k] = gate_bias.flat<float>()(k % channels);
+    }
+    const float* a = features.flat<float>().data();
+    const float* b = gate.flat<float>().data();
+    float* y = output->flat<float>().data();
+    const int64_t n = features.NumElements();
+    const int64_t tail = n / kTfPacket * kTfPacket;
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    pool->ParallelFor(blocks, 40 * kBlock, [&](int64_t b0, int64_t b1) {
+      const int64_t begin = b0 * kBlock, end = std::min(n, b1 * kBlock);
+      if (begin < end) {
+        BiasGatedEluRange(a, b, fbr.data(), gbr.data(), channels, y, begin, end, tail);
+      }
+    });
+  }
+};
+
 }  // namespace
 }  // namespace deepfill_tf
+
+REGISTER_OP("DeepfillBiasGatedElu")
+    .Input("features: float")
+    .Input("gate: float")
+    .Input("features_bias: float")
+    .Input("gate_bias: float")
+    .Output("output: float")
+    .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
+      ::tensorflow::shape_inference::ShapeHandle shape;
+      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &shape));
+      c->set_output(0, shape);
+      return absl::OkStatus();
+    });
+
+REGISTER_KERNEL_BUILDER(Name("DeepfillBiasGatedElu").Device(::tensorflow::DEVICE_CPU),
+                        deepfill_tf::BiasGatedEluOp);
 
 REGISTER_OP("DeepfillMulSigmoid")
     .Input("x: float")

@@ -10,9 +10,12 @@
 * ``exact_native_gating()`` (inference: the CLI, the UI, evaluation): TensorFlow's ``Elu``
   (which oneDNN fuses into the convolution), then ``sigmoid`` and the product in one native
   pass (``deepfill_tf/native/exact_gating.cc``) that is bit-identical to TensorFlow's
-  ``Sigmoid`` and ``Mul``. The library is checked against them bit for bit when it loads and
-  not used if any value differs, so inference keeps giving the very pixels of the exported
-  SavedModel (a contract the family checks test).
+  ``Sigmoid`` and ``Mul``; after a transposed convolution (which oneDNN does not fuse with
+  anything), ``gated_elu_bias`` does both bias adds, the ELU, the sigmoid and the product in
+  one pass, bit-identical to TensorFlow's ``BiasAdd``, ``Elu``, ``Sigmoid`` and ``Mul``. The
+  library is checked against them bit for bit when it loads and not used if any value
+  differs, so inference keeps giving the very pixels of the exported SavedModel (a contract
+  the family checks test).
 
 A native op is a custom op: a graph that holds it runs only where the library is loaded, so
 TF Serving, TFLite and ONNX could not run it. That is why it is opt-in per trace; exports are
@@ -34,6 +37,7 @@ __all__ = [
     "exact_native_gating",
     "exact_native_gating_active",
     "gated_elu",
+    "gated_elu_bias",
     "native_gating",
     "native_gating_active",
 ]
@@ -92,16 +96,31 @@ def _probe() -> tuple[np.ndarray, np.ndarray]:
     return x, gate
 
 
+def _reference_bias_gated_elu(features, gate, features_bias, gate_bias):
+    """TensorFlow's ops for ``DeepfillBiasGatedElu``."""
+    features = tf.nn.bias_add(features, features_bias)
+    return tf.nn.elu(features) * tf.sigmoid(tf.nn.bias_add(gate, gate_bias))
+
+
 def _bits_match(library) -> bool:
-    """The exact op gives TensorFlow's ``x * tf.sigmoid(gate)`` bit for bit on ``_probe``."""
+    """The exact ops give TensorFlow's ``x * tf.sigmoid(gate)`` and
+    ``_reference_bias_gated_elu`` bit for bit on ``_probe`` (the features: the probe's gates
+    reversed, 13 channels with biases across the clamps)."""
     with tf.init_scope():  # eager (the same CPU kernels as a graph), even during a trace
         x, gate = (tf.constant(v) for v in _probe())
-        want = (x * tf.sigmoid(gate)).numpy()
-        got = library.deepfill_mul_sigmoid(x, gate).numpy()
+        want = [(x * tf.sigmoid(gate)).numpy()]
+        got = [library.deepfill_mul_sigmoid(x, gate).numpy()]
+        size = int(gate.shape[0]) // 13 * 13 + 13
+        features = tf.reshape(tf.concat([tf.reverse(gate, [0]), gate], 0)[:size], [-1, 13])
+        gates = tf.reshape(tf.concat([gate, tf.reverse(gate, [0])], 0)[:size], [-1, 13])
+        bias = tf.constant(np.linspace(-20.0, 20.0, 13, dtype=np.float32))
+        want.append(_reference_bias_gated_elu(features, gates, bias, -bias).numpy())
+        got.append(library.deepfill_bias_gated_elu(features, gates, bias, -bias).numpy())
+    want, got = (np.concatenate([a.ravel() for a in v]) for v in (want, got))
     same = (want.view(np.uint32) == got.view(np.uint32)) | (np.isnan(want) & np.isnan(got))
     if not same.all():
         _log.warning(
-            "%s: %d of %d values differ from TensorFlow's Sigmoid and Mul in this build; "
+            "%s: %d of %d values differ from TensorFlow's ops in this build; "
             "inference uses TensorFlow's ops",
             _EXACT_LIBRARY,
             int((~same).sum()),
@@ -124,6 +143,21 @@ def _mul_sigmoid_grad(op, grad):
     x, gate = op.inputs
     s = tf.sigmoid(gate)
     return grad * s, grad * x * s * (1.0 - s)
+
+
+@tf.RegisterGradient("DeepfillBiasGatedElu")
+def _bias_gated_elu_grad(op, grad):
+    features, gate, features_bias, gate_bias = op.inputs
+    e = tf.nn.elu(tf.nn.bias_add(features, features_bias))
+    s = tf.sigmoid(tf.nn.bias_add(gate, gate_bias))
+    d_features = tf.raw_ops.EluGrad(gradients=grad * s, outputs=e)
+    d_gate = tf.raw_ops.SigmoidGrad(y=s, dy=grad * e)
+    return (
+        d_features,
+        d_gate,
+        tf.raw_ops.BiasAddGrad(out_backprop=d_features),
+        tf.raw_ops.BiasAddGrad(out_backprop=d_gate),
+    )
 
 
 @tf.RegisterGradient("DeepfillGatedElu")  # a registry by op name: the op need not exist yet
@@ -161,3 +195,23 @@ def gated_elu(features: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
         if exact_native_gating_active():
             return _exact_library().deepfill_mul_sigmoid(tf.nn.elu(features), gate)
     return tf.nn.elu(features) * tf.sigmoid(gate)
+
+
+def gated_elu_bias(features, gate, features_bias, gate_bias) -> tf.Tensor:
+    """``gated_elu(bias_add(features, features_bias), bias_add(gate, gate_bias))``.
+
+    For convolutions whose bias oneDNN does not fuse (transposed ones): inside
+    ``exact_native_gating()`` one native pass, bit-identical to TensorFlow's ops.
+
+    Args:
+      features, gate: float32 (..., C) tensors of one shape, the two halves of a gated
+        convolution without their biases.
+      features_bias, gate_bias: float32 (C,).
+    """
+    if (
+        features.dtype == gate.dtype == tf.float32
+        and not native_gating_active()
+        and exact_native_gating_active()
+    ):
+        return _exact_library().deepfill_bias_gated_elu(features, gate, features_bias, gate_bias)
+    return gated_elu(tf.nn.bias_add(features, features_bias), tf.nn.bias_add(gate, gate_bias))
