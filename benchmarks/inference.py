@@ -80,6 +80,7 @@ GLIBC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=6871947673
 ENV_PREFIXES = (
     *("TF_ENABLE_", "TF_NUM_", "TF_XLA", "TF_ONEDNN", "TF_CPP_", "TF_INTRA", "TF_INTER"),
     *("OMP_", "KMP_", "DNNL_", "ONEDNN_", "MKL_", "GLIBC_", "MALLOC_", "XLA_"),
+    "DEEPFILL_TF_",  # DEEPFILL_TF_NATIVE=0: TensorFlow's ops instead of the native kernels
 )
 
 # Forward FLOPs per image (1 MAC = 2 FLOPs) from REFERENCE.md, in GFLOP.
