@@ -218,3 +218,17 @@ def test_switched_off_uses_tensorflow_ops(monkeypatch):
         assert not exact_native_gating_active()
         ops = _ops(tf.function(gated_elu), x, x)
     assert not ops & native.NATIVE_OPS
+
+
+def test_not_built_on_a_cpu_without_avx512(monkeypatch, caplog):
+    """With 8 lanes the kernel is no faster than TensorFlow's ops: it is not built, silently."""
+    monkeypatch.setattr(native, "_loaded", {})
+    monkeypatch.setattr(native, "_failed", set())
+    monkeypatch.setattr(native, "_status", {})
+    monkeypatch.setattr(native, "_cpu_flags", lambda: "flags\t\t: fpu sse4_2 avx avx2 fma")
+    with caplog.at_level(logging.INFO, logger="deepfill_tf.native"):
+        assert native.load_native_library("exact_gating", warn=False) is None
+    assert native.native_status("exact_gating") == (
+        "TensorFlow ops (exact_gating needs avx512f, which this CPU lacks)"
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

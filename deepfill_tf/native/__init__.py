@@ -35,6 +35,7 @@ from deepfill_tf.errors import ConfigError
 __all__ = [
     "NATIVE_OPS",
     "cache_dir",
+    "cpu_has",
     "load_native_library",
     "native_enabled",
     "native_status",
@@ -157,12 +158,26 @@ _loaded: dict[str, object] = {}
 _failed: set[str] = set()  # names whose build or load failed in this process: not retried
 
 
-def load_native_library(name: str):
+def cpu_has(flag: str) -> bool:
+    """True if this CPU lists ``flag`` (e.g. "avx512f") in /proc/cpuinfo."""
+    return flag in _cpu_flags().split()
+
+
+# Libraries that only pay off with an instruction set: not built without it.
+_NEEDS = {"exact_gating": "avx512f"}
+
+
+def load_native_library(name: str, warn: bool = True):
     """The loaded op library of ``deepfill_tf/native/<name>.cc`` (``tf.load_op_library``),
-    built on first use; None when native ops are off or the build or load fails
-    (``native_status`` says why). Built and loaded at most once per process."""
+    built on first use; None when native ops are off, the CPU lacks what the library needs,
+    or the build or load fails (``native_status`` says why; a failure is a warning, or an
+    info line with ``warn=False``). Built and loaded at most once per process."""
     if not native_enabled():
         _status[name] = f"off ({_ENV_SWITCH}=0)"
+        return None
+    needs = _NEEDS.get(name)
+    if needs and not cpu_has(needs):
+        _status[name] = f"TensorFlow ops ({name} needs {needs}, which this CPU lacks)"
         return None
     if name in _loaded:
         return _loaded[name]
@@ -192,6 +207,6 @@ def load_native_library(name: str):
         _loaded[name] = library
         return library
     _status[name] = f"TensorFlow ops (could not build {name}: {errors[-1]})"
-    _log.warning("%s: %s", name, _status[name])
+    (_log.warning if warn else _log.info)("%s: %s", name, _status[name])
     _failed.add(name)
     return None
