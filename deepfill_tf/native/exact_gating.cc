@@ -52,6 +52,27 @@ using ::tensorflow::Tensor;
 constexpr int64_t kTfPacket = 8;
 constexpr int64_t kBlock = 16384;  // elements per work unit, a multiple of every packet size
 
+// Splits [0, n) into blocks run on the op's intra-op thread pool: fn(begin, end, tail), where
+// `tail` (n rounded down to a whole packet of TensorFlow's) starts the scalar formula.
+template <typename Fn>
+void ForBlocks(OpKernelContext* ctx, int64_t n, int64_t cost_per_element, const Fn& fn) {
+  const int64_t tail = n / kTfPacket * kTfPacket;
+  auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+  pool->ParallelFor((n + kBlock - 1) / kBlock, cost_per_element * kBlock,
+                    [&](int64_t b0, int64_t b1) {
+                      const int64_t begin = b0 * kBlock, end = std::min(n, b1 * kBlock);
+                      if (begin < end) fn(begin, end, tail);
+                    });
+}
+
+// Shape function of both ops: the first two inputs and the output share one shape.
+absl::Status SameShapeAsFirstTwo(::tensorflow::shape_inference::InferenceContext* c) {
+  ::tensorflow::shape_inference::ShapeHandle shape;
+  TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &shape));
+  c->set_output(0, shape);
+  return absl::OkStatus();
+}
+
 // The constants of Eigen's scalar_logistic_op<float>::packetOp.
 constexpr float kExpHi = 16.6355324f;  // the first x where the interpolant is exactly one
 constexpr float kExpLo = -104.f;       // below: zero
@@ -247,13 +268,8 @@ class MulSigmoidOp : public OpKernel {
     const float* a = x.flat<float>().data();
     const float* b = gate.flat<float>().data();
     float* y = output->flat<float>().data();
-    const int64_t n = x.NumElements();
-    const int64_t tail = n / kTfPacket * kTfPacket;
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-    pool->ParallelFor(blocks, 25 * kBlock, [&](int64_t b0, int64_t b1) {
-      const int64_t begin = b0 * kBlock, end = std::min(n, b1 * kBlock);
-      if (begin < end) MulSigmoidRange(a, b, y, begin, end, tail);
+    ForBlocks(ctx, x.NumElements(), 25, [&](int64_t begin, int64_t end, int64_t tail) {
+      MulSigmoidRange(a, b, y, begin, end, tail);
     });
   }
 };
@@ -312,15 +328,8 @@ class BiasGatedEluOp : public OpKernel {
     const float* a = features.flat<float>().data();
     const float* b = gate.flat<float>().data();
     float* y = output->flat<float>().data();
-    const int64_t n = features.NumElements();
-    const int64_t tail = n / kTfPacket * kTfPacket;
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-    pool->ParallelFor(blocks, 40 * kBlock, [&](int64_t b0, int64_t b1) {
-      const int64_t begin = b0 * kBlock, end = std::min(n, b1 * kBlock);
-      if (begin < end) {
-        BiasGatedEluRange(a, b, fbr.data(), gbr.data(), channels, y, begin, end, tail);
-      }
+    ForBlocks(ctx, features.NumElements(), 40, [&](int64_t begin, int64_t end, int64_t tail) {
+      BiasGatedEluRange(a, b, fbr.data(), gbr.data(), channels, y, begin, end, tail);
     });
   }
 };
@@ -334,12 +343,7 @@ REGISTER_OP("DeepfillBiasGatedElu")
     .Input("features_bias: float")
     .Input("gate_bias: float")
     .Output("output: float")
-    .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
-      ::tensorflow::shape_inference::ShapeHandle shape;
-      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &shape));
-      c->set_output(0, shape);
-      return absl::OkStatus();
-    });
+    .SetShapeFn(deepfill_tf::SameShapeAsFirstTwo);
 
 REGISTER_KERNEL_BUILDER(Name("DeepfillBiasGatedElu").Device(::tensorflow::DEVICE_CPU),
                         deepfill_tf::BiasGatedEluOp);
@@ -348,12 +352,7 @@ REGISTER_OP("DeepfillMulSigmoid")
     .Input("x: float")
     .Input("gate: float")
     .Output("output: float")
-    .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
-      ::tensorflow::shape_inference::ShapeHandle shape;
-      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &shape));
-      c->set_output(0, shape);
-      return absl::OkStatus();
-    });
+    .SetShapeFn(deepfill_tf::SameShapeAsFirstTwo);
 
 REGISTER_KERNEL_BUILDER(Name("DeepfillMulSigmoid").Device(::tensorflow::DEVICE_CPU),
                         deepfill_tf::MulSigmoidOp);
