@@ -93,24 +93,34 @@ constexpr float kLimit = 255.f;
 inline float MinPs(float a, float b) { return a < b ? a : b; }
 inline float MaxPs(float a, float b) { return a > b ? a : b; }
 
+// Both exps' range reduction: x = m ln 2 + r, m = floor(x log2(e) + 1/2), ln 2 in two parts.
+inline float ReduceLane(float x, float* m) {
+  *m = std::floor(x * kLog2e + kHalf);
+  const float r = *m * kC1 + x;
+  return *m * kC2 + r;
+}
+
+// 2^m for integral m, by the exponent bits, 0 below 2^-127 (Eigen's pldexp_fast).
+inline float TwoToLane(float m) {
+  const int32_t biased = static_cast<int32_t>(MinPs(kLimit, MaxPs(0.f, m + kBias)));
+  const uint32_t bits = static_cast<uint32_t>(biased) << 23;
+  float two_m;
+  std::memcpy(&two_m, &bits, sizeof(two_m));
+  return two_m;
+}
+
 inline float PacketLogisticLane(float x0) {
   if (std::isnan(x0)) return x0;
   const bool zero = x0 < kExpLo;
-  float x = MinPs(kExpHi, x0) * kHalf;
-  const float m = std::floor(x * kLog2e + kHalf);
-  float r = m * kC1 + x;
-  r = m * kC2 + r;
+  float m;
+  const float r = ReduceLane(MinPs(kExpHi, x0) * kHalf, &m);
   const float r2 = r * r;
   const float p_even = r2 * kP4 + kP2;
   const float p_odd = r2 * kP5 + kP3;
   const float p_low = r + kOne;
   float p = r * p_odd + p_even;
   p = r2 * p + p_low;
-  const int32_t biased = static_cast<int32_t>(MinPs(kLimit, MaxPs(0.f, m + kBias)));
-  const uint32_t bits = static_cast<uint32_t>(biased) << 23;
-  float two_m;
-  std::memcpy(&two_m, &bits, sizeof(two_m));
-  float e = p * two_m;
+  float e = p * TwoToLane(m);
   e = e * e;
   return zero ? 0.f : e / (kOne + e);
 }
@@ -137,10 +147,8 @@ constexpr float kQ6 = 1.37449637986719608306884765625e-3f;
 inline float PacketEluLane(float x0) {
   if (!(x0 < 0.f)) return x0;  // x >= 0, -0 and NaN: x itself
   if (x0 < kExpLo) return -kOne;  // exp(x) = 0
-  const float x = MinPs(kExpClampHi, x0);
-  const float m = std::floor(x * kLog2e + kHalf);
-  float r = m * kC1 + x;
-  r = m * kC2 + r;
+  float m;
+  const float r = ReduceLane(MinPs(kExpClampHi, x0), &m);
   const float r2 = r * r;
   float p_even = r2 * kQ6 + kQ4;
   const float p_odd = r2 * kQ5 + kQ3;
@@ -148,11 +156,7 @@ inline float PacketEluLane(float x0) {
   const float p_low = r + kOne;
   float y = r * p_odd + p_even;
   y = r2 * y + p_low;
-  const int32_t biased = static_cast<int32_t>(MinPs(kLimit, MaxPs(0.f, m + kBias)));
-  const uint32_t bits = static_cast<uint32_t>(biased) << 23;
-  float two_m;
-  std::memcpy(&two_m, &bits, sizeof(two_m));
-  return MaxPs(x0, y * two_m) - kOne;
+  return MaxPs(x0, y * TwoToLane(m)) - kOne;
 }
 
 inline float ScalarElu(float x) { return x < 0.f ? std::exp(x) - 1.f : x; }
@@ -195,34 +199,40 @@ struct Vec {
 
 using V = Vec::T;
 
+// ReduceLane and TwoToLane on every lane.
+inline V ReduceVec(V x, V* m) {
+  *m = Vec::Floor(Vec::Add(Vec::Mul(x, Vec::Set(kLog2e)), Vec::Set(kHalf)));
+  const V r = Vec::Add(Vec::Mul(*m, Vec::Set(kC1)), x);
+  return Vec::Add(Vec::Mul(*m, Vec::Set(kC2)), r);
+}
+
+inline V TwoToVec(V m) {
+  return Vec::Exp2(
+      Vec::Min(Vec::Set(kLimit), Vec::Max(Vec::Zero(), Vec::Add(m, Vec::Set(kBias)))));
+}
+
 // PacketLogisticLane on every lane.
 inline V LogisticVec(V x0) {
-  const V half = Vec::Set(kHalf), one = Vec::Set(kOne);
+  const V one = Vec::Set(kOne);
   const Vec::Mask zero = Vec::Less(x0, Vec::Set(kExpLo));
-  const V x = Vec::Mul(Vec::Min(Vec::Set(kExpHi), x0), half);
-  const V m = Vec::Floor(Vec::Add(Vec::Mul(x, Vec::Set(kLog2e)), half));
-  V r = Vec::Add(Vec::Mul(m, Vec::Set(kC1)), x);
-  r = Vec::Add(Vec::Mul(m, Vec::Set(kC2)), r);
+  V m;
+  const V r = ReduceVec(Vec::Mul(Vec::Min(Vec::Set(kExpHi), x0), Vec::Set(kHalf)), &m);
   const V r2 = Vec::Mul(r, r);
   const V p_even = Vec::Add(Vec::Mul(r2, Vec::Set(kP4)), Vec::Set(kP2));
   const V p_odd = Vec::Add(Vec::Mul(r2, Vec::Set(kP5)), Vec::Set(kP3));
   const V p_low = Vec::Add(r, one);
   V p = Vec::Add(Vec::Mul(r, p_odd), p_even);
   p = Vec::Add(Vec::Mul(r2, p), p_low);
-  const V biased = Vec::Min(Vec::Set(kLimit),
-                            Vec::Max(Vec::Zero(), Vec::Add(m, Vec::Set(kBias))));
-  V e = Vec::Mul(p, Vec::Exp2(biased));
+  V e = Vec::Mul(p, TwoToVec(m));
   e = Vec::Mul(e, e);
   return Vec::Select(zero, Vec::Zero(), Vec::Div(e, Vec::Add(one, e)));
 }
 
 // PacketEluLane on every lane.
 inline V EluVec(V x0) {
-  const V half = Vec::Set(kHalf), one = Vec::Set(kOne);
-  const V x = Vec::Min(Vec::Set(kExpClampHi), x0);
-  const V m = Vec::Floor(Vec::Add(Vec::Mul(x, Vec::Set(kLog2e)), half));
-  V r = Vec::Add(Vec::Mul(m, Vec::Set(kC1)), x);
-  r = Vec::Add(Vec::Mul(m, Vec::Set(kC2)), r);
+  const V one = Vec::Set(kOne);
+  V m;
+  const V r = ReduceVec(Vec::Min(Vec::Set(kExpClampHi), x0), &m);
   const V r2 = Vec::Mul(r, r);
   V p_even = Vec::Add(Vec::Mul(r2, Vec::Set(kQ6)), Vec::Set(kQ4));
   const V p_odd = Vec::Add(Vec::Mul(r2, Vec::Set(kQ5)), Vec::Set(kQ3));
@@ -230,9 +240,7 @@ inline V EluVec(V x0) {
   const V p_low = Vec::Add(r, one);
   V y = Vec::Add(Vec::Mul(r, p_odd), p_even);
   y = Vec::Add(Vec::Mul(r2, y), p_low);
-  const V biased = Vec::Min(Vec::Set(kLimit),
-                            Vec::Max(Vec::Zero(), Vec::Add(m, Vec::Set(kBias))));
-  V e = Vec::Max(x0, Vec::Mul(y, Vec::Exp2(biased)));
+  V e = Vec::Max(x0, Vec::Mul(y, TwoToVec(m)));
   e = Vec::Select(Vec::Less(x0, Vec::Set(kExpLo)), Vec::Zero(), e);
   return Vec::Select(Vec::Less(x0, Vec::Zero()), Vec::Sub(e, one), x0);
 }
