@@ -33,11 +33,12 @@ neighbours, laid out as runs of consecutive cells; about c + 6 sqrt(c) rows) aga
 background patch laid out on the halo sequence. Along a run the row-major fuse step is a
 diagonal shift, so the 9 fuse terms are one AddN of 3 zero-copy views plus 3 row gathers
 and column shifts (``_chunk_fused_scores``); the few joint columns are recomputed exactly,
-and then the same softmax, argmax and paste run per row. Memory is O(c x L), the chunk size follows from the budget; the results
-equal the single pass up to float32 reassociation (the tests compare them on the oracle
-inputs). The choice is made at trace time when the shapes are static, else by a ``tf.cond``.
-``foreground_margin`` restricts the work to the cells near the hole; a ``region`` argument (where
-the caller reads the output) restricts it to the cells whose paste window covers the region.
+and then the same softmax, argmax and paste run per row. Memory is O(c x L), the chunk size
+follows from the budget; the results equal the single pass up to float32 reassociation (the
+tests compare them on the oracle inputs). The choice is made at trace time when the shapes
+are static, else by a ``tf.cond``. ``foreground_margin`` restricts the work to the cells near
+the hole; a ``region`` argument (where the caller reads the output) restricts it to the cells
+whose paste window covers the region.
 
 The output ``y`` uses only ops with TFLite builtin kernels (at most 5-D, no int64 division, no
 new-axis slices of tensors with two unknown dimensions), fixed or dynamic shapes: keep it so
@@ -336,6 +337,7 @@ def _chunk_fused_scores(own, fg_ext, bg_wide, hs, ws, joint_cols, opaque_one):
     width = tf.shape(bg_wide)[1]
     by_dc = [own if dc == 0 else _g_step(own, dc, hs, ws) for dc in (0, 1, -1)]  # -1: none
     every = tf.concat(by_dc, axis=0)
+    # > 0 where a cell is a base: true whether a duplicate index overwrites or adds (TFLite).
     present = tf.tensor_scatter_nd_update(
         tf.zeros([n + 1], tf.int32),
         tf.expand_dims(tf.where(every < 0, n, every), 1),

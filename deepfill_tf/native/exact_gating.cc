@@ -164,8 +164,13 @@ inline float ScalarElu(float x) { return x < 0.f ? std::exp(x) - 1.f : x; }
 // The packet formulas on 16 lanes (AVX-512); the per-lane functions above for the few
 // elements left at the end of the packets. x86 min/max return the second operand when
 // either is NaN, as vminps/vmaxps do for Eigen.
-#if defined(__AVX512F__)
-#define DEEPFILL_VECTORS 1
+#if !defined(__AVX512F__)
+// With 8 lanes (AVX2) the one pass measured 5 % slower than TensorFlow's own two (27.0 vs
+// 25.6 ms at 1x512x512x48), lane by lane far slower; deepfill_tf.ops.gating does not build
+// it on such CPUs and uses TensorFlow's ops.
+#error "exact_gating needs AVX-512 (-march=native on a CPU with it)"
+#endif
+
 struct Vec {
   using T = __m512;
   using Mask = __mmask16;
@@ -188,14 +193,6 @@ struct Vec {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvttps_epi32(biased), 23));
   }
 };
-#endif
-
-#ifndef DEEPFILL_VECTORS
-// With 8 lanes (AVX2) the one pass measured 5 % slower than TensorFlow's own two (27.0 vs
-// 25.6 ms at 1x512x512x48), lane by lane far slower; deepfill_tf.ops.gating does not build
-// it on such CPUs and uses TensorFlow's ops.
-#error "exact_gating needs AVX-512 (-march=native on a CPU with it)"
-#endif
 
 using V = Vec::T;
 

@@ -44,37 +44,34 @@ __all__ = [
 
 _LIBRARY = "gated_elu"
 _EXACT_LIBRARY = "exact_gating"
-# Process-wide (not thread-local): MirroredStrategy traces replicas in threads.
-_depth = 0
-_exact_depth = 0
+# How deep in each context the process is. Process-wide (not thread-local): MirroredStrategy
+# traces replicas in threads.
+_depth = {_LIBRARY: 0, _EXACT_LIBRARY: 0}
 _exact_verdict: dict[str, bool] = {}  # "bits": the exact library matched TensorFlow's ops
 _log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
+def _inside(library: str):
+    _depth[library] += 1
+    try:
+        yield
+    finally:
+        _depth[library] -= 1
+
+
 def native_gating():
     """Within it, ``gated_elu`` traces the fused native op when the library is available.
     Process-wide and re-entrant; read at trace time, so it applies to the ``tf.function``
     traces made inside it."""
-    global _depth
-    _depth += 1
-    try:
-        yield
-    finally:
-        _depth -= 1
+    return _inside(_LIBRARY)
 
 
-@contextlib.contextmanager
 def exact_native_gating():
     """Within it, ``gated_elu`` traces the bit-exact native sigmoid product when the library is
     available and matches this TensorFlow's ops. Process-wide and re-entrant; read at trace
     time. ``native_gating()`` takes precedence where both are entered."""
-    global _exact_depth
-    _exact_depth += 1
-    try:
-        yield
-    finally:
-        _exact_depth -= 1
+    return _inside(_EXACT_LIBRARY)
 
 
 def _library():
@@ -173,14 +170,16 @@ def _gated_elu_grad(op, grad):
 def native_gating_active() -> bool:
     """True if ``gated_elu`` would use the native op here (inside ``native_gating()`` with the
     library built and loaded)."""
-    return _depth > 0 and _library() is not None
+    return _depth[_LIBRARY] > 0 and _library() is not None
 
 
 def exact_native_gating_active() -> bool:
     """True if ``gated_elu`` would use the bit-exact native product here (inside
     ``exact_native_gating()`` and not ``native_gating()``, the library built, loaded and
     matching TensorFlow's ops)."""
-    return _exact_depth > 0 and not native_gating_active() and _exact_library() is not None
+    return (
+        _depth[_EXACT_LIBRARY] > 0 and not native_gating_active() and _exact_library() is not None
+    )
 
 
 def gated_elu(features: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
@@ -213,10 +212,6 @@ def gated_elu_bias(features, gate, features_bias, gate_bias) -> tf.Tensor:
         convolution without their biases.
       features_bias, gate_bias: float32 (C,).
     """
-    if (
-        features.dtype == gate.dtype == tf.float32
-        and not native_gating_active()
-        and exact_native_gating_active()
-    ):
+    if features.dtype == gate.dtype == tf.float32 and exact_native_gating_active():
         return _exact_library().deepfill_bias_gated_elu(features, gate, features_bias, gate_bias)
     return gated_elu(tf.nn.bias_add(features, features_bias), tf.nn.bias_add(gate, gate_bias))
